@@ -1,0 +1,36 @@
+"""Atomic checkpoints that resume exactly, loaded safely (`weights_only=True`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from hpsearch.errors import CheckpointError
+from hpsearch.io import atomic_write
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
+    """Write `payload` (tensors, state dicts, plain Python values) atomically to `path`."""
+    atomic_write(path, lambda fh: torch.save({"format": FORMAT_VERSION, **payload}, fh))
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by `save_checkpoint`; no arbitrary code is unpickled.
+
+    Raises:
+        CheckpointError: missing, unreadable, or not an hpsearch checkpoint.
+    """
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt or foreign file
+        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: not an hpsearch checkpoint (format {FORMAT_VERSION})")
+    return payload

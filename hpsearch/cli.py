@@ -1,0 +1,125 @@
+"""The `hpsearch` command: one subcommand per user verb, bad input → one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from hpsearch.checkpoint import CHECKPOINT_NAME
+from hpsearch.config import load_config
+from hpsearch.data import default_data_dir, load_dataset
+from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
+from hpsearch.images import save_grid
+from hpsearch.io import atomic_write
+from hpsearch.sampling import class_labels, generate, load_generator
+from hpsearch.training import resolve_device, train
+
+_logger = logging.getLogger("hpsearch")
+
+
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", type=Path, help="run config YAML (sections data, model, train)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value, e.g. --set model.d_cond=projection (repeatable)")
+    p.add_argument("--steps", type=int, help="number of generator steps (overrides train.steps)")
+    p.add_argument("--out", type=Path, help="run folder (default runs/<config name>)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    overrides = list(args.overrides) + ([f"train.steps={args.steps}"] if args.steps is not None else [])
+    cfg = load_config(args.config, overrides)
+    device = resolve_device(args.device)
+    out = args.out or Path("runs") / args.config.stem
+    if (out / CHECKPOINT_NAME).exists() and not args.resume:
+        raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it or choose another --out")
+    dataset = load_dataset(cfg.data, args.data_dir or default_data_dir())
+    _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
+                 len(dataset), dataset.num_classes, device, out)
+    per_class = cfg.train.grid_per_class
+
+    def write_grid(step: int, gen: nn.Module) -> None:
+        labels = class_labels(dataset.num_classes, per_class, device)
+        images = generate(gen, labels, cfg.model.z_dim, seed=cfg.train.seed)
+        save_grid(images, per_class, out / "samples" / f"step_{step:07d}.png", scale=2)
+        save_grid(images, per_class, out / "samples.png", scale=2)
+
+    try:
+        train(cfg, dataset, out, device, resume=args.resume, on_eval=[write_grid])
+    except TrainingDiverged as exc:
+        print(f"hpsearch: {exc}", file=sys.stderr)
+        return 1
+    _logger.info("done: %s, %s, %s", out / CHECKPOINT_NAME, out / "metrics.jsonl", out / "samples.png")
+    return 0
+
+
+def _add_sample(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
+    p.add_argument("--out", type=Path, required=True, help="output .png (grid, one row per class) or .npz")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+
+
+def _run_sample(args: argparse.Namespace) -> int:
+    if args.out.suffix not in (".png", ".npz"):
+        raise ConfigError(f"--out {args.out}: must end in .png (grid) or .npz (arrays)")
+    if not 1 <= args.per_class <= 10_000:
+        raise ConfigError(f"--per-class: must be in 1..10000; got {args.per_class}")
+    device = resolve_device(args.device)
+    loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
+    labels = class_labels(len(loaded.class_names), args.per_class, device)
+    images = generate(loaded.generator, labels, loaded.config.model.z_dim, seed=args.seed)
+    if args.out.suffix == ".png":
+        save_grid(images, args.per_class, args.out)
+    else:
+        atomic_write(args.out, lambda fh: np.savez(fh, images=images.cpu().numpy(), labels=labels.cpu().numpy(),
+                                                  class_names=np.array(loaded.class_names, dtype=str)))
+    _logger.info("wrote %d samples (%d classes, step %d) to %s", len(images), len(loaded.class_names),
+                 loaded.step, args.out)
+    return 0
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
+    "train": ("train one configuration", _add_train, _run_train),
+    "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's usage dump → one line, exit 2
+        self.exit(2, f"hpsearch: error: {message} (see hpsearch {self.prog.split()[-1]} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="hpsearch", description="Hyperparameter search for class-conditional GANs.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    for name, (help_text, add, _) in COMMANDS.items():
+        add(sub.add_parser(name, help=help_text, description=help_text))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return COMMANDS[args.command][2](args)
+    except HPSearchError as exc:
+        print(f"hpsearch: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""Typed, strict run configs (data, model, train) loaded from YAML with `--set` overrides.
+
+Every choice a search will make is a field here, so that a configuration proposed by
+a sampler is validated exactly like one written by hand. Validation is driven by the
+dataclass type hints plus a little metadata (ranges, allowed values), so adding a field
+means declaring it once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+
+from hpsearch.errors import ConfigError
+
+DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
+GeneratorName = Literal["dcgan"]
+GeneratorConditioning = Literal["concat", "hidden_concat", "cbn_embedding", "cbn_linear"]
+DiscriminatorConditioning = Literal["projection", "concat", "hidden_concat", "acgan"]
+LossName = Literal["hinge", "bce", "wgan_gp"]
+
+KERNEL_SIZES = (3, 4, 5)
+IMAGE_SIZES = (16, 32, 64)
+MAX_SLOPE = 0.3
+
+
+def _f(default: Any, **meta: Any) -> Any:
+    """A dataclass field with validation metadata (ge, gt, le, lt, choices, length)."""
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DataConfig:
+    """Which dataset, at which resolution.
+
+    Attributes:
+        name: dataset registry name.
+        image_size: square side in pixels; fixes the number of up/down blocks (16→2, 32→3, 64→4).
+        root: folder of class sub-folders, for `image_folder` only.
+        channels: 1 (grey) or 3 (RGB); `image_folder` converts to it, others have their own.
+        hflip: random horizontal flips on the device (wrong for digits, fine for CIFAR).
+        download: fetch missing raw files from the official locations (off: only use
+            files already in the data directory).
+    """
+
+    name: DatasetName = "digits"
+    image_size: int = _f(32, choices=IMAGE_SIZES)
+    root: str | None = None
+    channels: int = _f(3, choices=(1, 3))
+    hflip: bool = False
+    download: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """The Table I / Table II hypermodel and its conditioning.
+
+    Per-layer fields (`*_kernels`, `*_slopes`) accept one value for every layer or a list
+    with one value per up/down block; after loading they are always lists.
+
+    Attributes:
+        generator: generator family.
+        z_dim: latent size (the paper searches 50–300).
+        dense_channels: channels c0 of the 4×4 map after the dense layer (paper: 10–512).
+        g_width: multiplier of the up-block channels (512, 256, 128 at width 1).
+        g_kernels: transposed-conv kernel per up-block, 3, 4 or 5 (output always doubles).
+        g_slopes: leaky-ReLU slope per up-block, 0 (ReLU) to 0.3.
+        g_cond: how the label enters the generator.
+        g_hidden_layer: for `hidden_concat`: before which up-block (0 = the 4×4 map,
+            n_blocks = before the output conv) the embedding is concatenated.
+        embed_dim: class-embedding size for concat, hidden concat and `cbn_linear`.
+        g_spectral_norm: spectral norm on every conv, linear and embedding of G.
+        d_width: multiplier of the discriminator channels (128, 256, 512 at width 1).
+        d_kernels: conv kernel per down-block, 3, 4 or 5.
+        d_slopes: leaky-ReLU slope per down-block.
+        d_cond: how the label enters the discriminator.
+        d_hidden_layer: for `hidden_concat`: after which down-block, before the next one
+            (1..n_blocks-1).
+        d_spectral_norm: spectral norm on every conv, linear and embedding of D.
+    """
+
+    generator: GeneratorName = "dcgan"
+    z_dim: int = _f(128, ge=1, le=1024)
+    dense_channels: int = _f(256, ge=1, le=2048)
+    g_width: float = _f(1.0, gt=0.0, le=4.0)
+    g_kernels: int | list[int] = _f(4, choices=KERNEL_SIZES)
+    g_slopes: float | list[float] = _f(0.0, ge=0.0, le=MAX_SLOPE)
+    g_cond: GeneratorConditioning = "cbn_linear"
+    g_hidden_layer: int = _f(1, ge=0, le=4)
+    embed_dim: int = _f(32, ge=1, le=1024)
+    g_spectral_norm: bool = False
+    d_width: float = _f(1.0, gt=0.0, le=4.0)
+    d_kernels: int | list[int] = _f(4, choices=KERNEL_SIZES)
+    d_slopes: float | list[float] = _f(0.2, ge=0.0, le=MAX_SLOPE)
+    d_cond: DiscriminatorConditioning = "projection"
+    d_hidden_layer: int = _f(1, ge=1, le=3)
+    d_spectral_norm: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The training recipe.
+
+    Attributes:
+        steps: generator steps.
+        batch_size: images per discriminator and generator step.
+        n_dis: discriminator steps per generator step.
+        g_lr, d_lr: Adam learning rates (TTUR when they differ).
+        g_betas, d_betas: Adam betas.
+        loss: adversarial loss.
+        real_label: target for real images in `bce` (one-sided label smoothing; 1 = none).
+        gp_weight: gradient-penalty weight λ for `wgan_gp`.
+        acgan_weight: weight of the auxiliary-classifier cross-entropy (d_cond `acgan`).
+        ema: keep an exponential moving average of G for sampling.
+        ema_decay: EMA decay per step.
+        seed: seeds model init, noise, labels and batches.
+        amp: bf16 autocast (CUDA only; ignored on CPU).
+        channels_last: channels-last memory format (CUDA only).
+        log_every: steps between metrics-log lines (and the divergence check).
+        eval_every: steps between evaluation callbacks.
+        checkpoint_every: steps between checkpoints (one is always written at the end).
+        grid_per_class: samples per class row in the sample grid.
+    """
+
+    steps: int = _f(2000, ge=1)
+    batch_size: int = _f(64, ge=1, le=8192)
+    n_dis: int = _f(1, ge=1, le=20)
+    g_lr: float = _f(2e-4, gt=0.0, le=1.0)
+    d_lr: float = _f(2e-4, gt=0.0, le=1.0)
+    g_betas: list[float] = _f([0.0, 0.9], ge=0.0, lt=1.0, length=2)
+    d_betas: list[float] = _f([0.0, 0.9], ge=0.0, lt=1.0, length=2)
+    loss: LossName = "hinge"
+    real_label: float = _f(0.9, gt=0.0, le=1.0)
+    gp_weight: float = _f(10.0, ge=0.0)
+    acgan_weight: float = _f(1.0, ge=0.0)
+    ema: bool = True
+    ema_decay: float = _f(0.999, ge=0.0, lt=1.0)
+    seed: int = _f(0, ge=0)
+    amp: bool = True
+    channels_last: bool = True
+    log_every: int = _f(50, ge=1)
+    eval_every: int = _f(500, ge=1)
+    checkpoint_every: int = _f(500, ge=1)
+    grid_per_class: int = _f(8, ge=1, le=64)
+
+
+@dataclass
+class RunConfig:
+    """One training run: the three sections of a config YAML."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, YAML- and checkpoint-safe dict of the resolved config."""
+        return dataclasses.asdict(self)
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+PER_LAYER_FIELDS = ("g_kernels", "g_slopes", "d_kernels", "d_slopes")
+
+
+def num_blocks(image_size: int) -> int:
+    """Up-blocks in G (= down-blocks in D) that take 4×4 to `image_size`."""
+    return {16: 2, 32: 3, 64: 4}[image_size]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+    """Load a YAML run config, apply `section.key=value` overrides, validate everything.
+
+    Args:
+        path: YAML file with optional `data`, `model`, `train` sections; None for defaults.
+        overrides: strings like `model.d_cond=projection` (values parsed as YAML).
+
+    Raises:
+        ConfigError: naming the file, the key, the value given and what is allowed.
+    """
+    source = str(path) if path is not None else "<defaults>"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_yaml(Path(path))
+    for item in overrides or []:
+        _apply_override(raw, item)
+    return from_dict(raw, source)
+
+
+def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
+    """Validate a nested dict (as from YAML or a stored trial) into a RunConfig."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: top level must be a mapping with sections {sorted(SECTIONS)}")
+    _check_keys(raw, SECTIONS, source, "")
+    sections = {}
+    for name, cls in SECTIONS.items():
+        body = raw.get(name) or {}
+        if not isinstance(body, dict):
+            raise ConfigError(f"{source}: {name}: must be a mapping; got {body!r}")
+        sections[name] = _build(cls, body, source, name)
+    cfg = RunConfig(**sections)
+    _resolve(cfg, source)
+    return cfg
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    return data if data is not None else {}
+
+
+def _apply_override(raw: dict[str, Any], item: str) -> None:
+    key, sep, text = item.partition("=")
+    parts = key.strip().split(".")
+    if not sep or len(parts) != 2 or not all(parts):
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. model.d_cond=projection")
+    section, name = parts
+    if section not in SECTIONS:
+        raise ConfigError(f"--set {key}: unknown section {section!r}; choose from {sorted(SECTIONS)}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML") from exc
+    body = raw.setdefault(section, {}) or {}
+    if not isinstance(body, dict):
+        raise ConfigError(f"--set {key}: section {section!r} in the file is not a mapping")
+    body[name] = value
+    raw[section] = body
+
+
+def _check_keys(body: dict[str, Any], allowed: Any, source: str, prefix: str) -> None:
+    for key in body:
+        if key not in allowed:
+            where = f"{prefix}.{key}" if prefix else str(key)
+            raise ConfigError(f"{source}: {where}: unknown key; allowed: {', '.join(sorted(allowed))}")
+
+
+def _build(cls: type, body: dict[str, Any], source: str, section: str) -> Any:
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _check_keys(body, fields, source, section)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in body.items():
+        where = f"{source}: {section}.{name}"
+        values[name] = _coerce(value, hints[name], dict(fields[name].metadata), where)
+    return cls(**values)
+
+
+def _coerce(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
+    """Check `value` against type `tp` and the field metadata; return the typed value."""
+    origin = get_origin(tp)
+    if origin in (Union, types.UnionType):
+        return _coerce_union(value, tp, meta, where)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"{where}: must be one of {list(get_args(tp))}; got {value!r}")
+        return value
+    if origin is list:
+        return _coerce_list(value, get_args(tp)[0], meta, where)
+    return _check_range(_coerce_scalar(value, tp, where), meta, where)
+
+
+def _coerce_union(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
+    options = [a for a in get_args(tp) if a is not type(None)]
+    if value is None:
+        if type(None) in get_args(tp):
+            return None
+        raise ConfigError(f"{where}: must not be empty")
+    errors = []
+    for option in options:
+        try:
+            return _coerce(value, option, meta, where)
+        except ConfigError as exc:
+            errors.append(exc)
+    # Report the error of the option that matches the value's shape (list vs scalar).
+    is_list = isinstance(value, list)
+    for option, exc in zip(options, errors):
+        if (get_origin(option) is list) == is_list:
+            raise exc
+    raise errors[0]
+
+
+def _coerce_list(value: Any, item_tp: Any, meta: dict[str, Any], where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: must be a list of {item_tp.__name__}; got {value!r}")
+    if "length" in meta and len(value) != meta["length"]:
+        raise ConfigError(f"{where}: must have {meta['length']} items; got {value!r}")
+    return [_coerce(v, item_tp, meta, f"{where}[{i}]") for i, v in enumerate(value)]
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false; got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be an integer; got {value!r}")
+        return value
+    if tp is float:
+        return _to_float(value, where)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: must be a string; got {value!r}")
+        return value
+    raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug, not bad input
+
+
+def _to_float(value: Any, where: str) -> float:
+    # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number the user meant.
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{where}: must be a number; got {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ConfigError(f"{where}: must be a finite number; got {value!r}")
+    return float(value)
+
+
+def _check_range(value: Any, meta: dict[str, Any], where: str) -> Any:
+    if "choices" in meta and value not in meta["choices"]:
+        raise ConfigError(f"{where}: must be one of {list(meta['choices'])}; got {value!r}")
+    bounds = {"ge": (">=", lambda a, b: a >= b), "gt": (">", lambda a, b: a > b),
+              "le": ("<=", lambda a, b: a <= b), "lt": ("<", lambda a, b: a < b)}
+    for key, (sign, ok) in bounds.items():
+        if key in meta and not ok(value, meta[key]):
+            allowed = _describe_range(meta)
+            raise ConfigError(f"{where}: must be {allowed}; got {value!r} (needs {sign} {meta[key]})")
+    return value
+
+
+def _describe_range(meta: dict[str, Any]) -> str:
+    low = f"{'>=' if 'ge' in meta else '>'} {meta.get('ge', meta.get('gt'))}" if {"ge", "gt"} & meta.keys() else ""
+    high = f"{'<=' if 'le' in meta else '<'} {meta.get('le', meta.get('lt'))}" if {"le", "lt"} & meta.keys() else ""
+    return " and ".join(p for p in (low, high) if p)
+
+
+# --------------------------------------------------------------------------- cross-field checks
+
+
+def _resolve(cfg: RunConfig, source: str) -> None:
+    """Checks that need several fields; expands per-layer values to one per block."""
+    n = num_blocks(cfg.data.image_size)
+    model = cfg.model
+    for name in PER_LAYER_FIELDS:
+        value = getattr(model, name)
+        if not isinstance(value, list):
+            value = [value] * n
+        elif len(value) != n:
+            raise ConfigError(
+                f"{source}: model.{name}: needs one value per block ({n} at image_size "
+                f"{cfg.data.image_size}) or a single value; got {len(value)} values {value!r}"
+            )
+        setattr(model, name, value)
+    if model.g_cond == "hidden_concat" and not 0 <= model.g_hidden_layer <= n:
+        raise ConfigError(
+            f"{source}: model.g_hidden_layer: must be in 0..{n} at image_size "
+            f"{cfg.data.image_size}; got {model.g_hidden_layer}"
+        )
+    if model.d_cond == "hidden_concat" and not 1 <= model.d_hidden_layer <= n - 1:
+        raise ConfigError(
+            f"{source}: model.d_hidden_layer: must be in 1..{n - 1} at image_size "
+            f"{cfg.data.image_size}; got {model.d_hidden_layer}"
+        )
+    if cfg.data.name == "image_folder" and not cfg.data.root:
+        raise ConfigError(f"{source}: data.root: required for data.name image_folder (a folder of class sub-folders)")
+
+
+def dump_config(cfg: RunConfig, path: Path) -> None:
+    """Write the resolved config as YAML (atomic), so every run records what it ran."""
+    from hpsearch.io import atomic_write_text
+
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False))

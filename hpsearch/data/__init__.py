@@ -1,0 +1,95 @@
+"""Datasets by name → one cached uint8 ImageDataset; the device-resident batch sampler."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hpsearch.config import DataConfig
+from hpsearch.data.base import ImageDataset, resize_stack, to_nchw
+from hpsearch.data.cifar import CIFAR10_FILES, read_cifar10
+from hpsearch.data.download import ensure_files
+from hpsearch.data.idx import FASHION_CLASSES, FASHION_FILES, MNIST_CLASSES, MNIST_FILES, read_idx_pair
+from hpsearch.data.image_folder import fingerprint, list_image_folder, read_image_folder
+from hpsearch.data.sampler import DeviceBatchSampler
+
+__all__ = ["DATASETS", "DeviceBatchSampler", "ImageDataset", "default_data_dir", "load_dataset"]
+
+_logger = logging.getLogger(__name__)
+
+# A loader reads the raw dataset into (images (N, H, W[, C]) uint8, labels (N,), class names).
+Loader = Callable[[DataConfig, Path], tuple[np.ndarray, np.ndarray, list[str]]]
+
+
+def default_data_dir() -> Path:
+    """`$HPSEARCH_DATA`, else `~/.cache/hpsearch/data`."""
+    return Path(os.environ.get("HPSEARCH_DATA") or Path.home() / ".cache" / "hpsearch" / "data")
+
+
+def _digits(cfg: DataConfig, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    from sklearn.datasets import load_digits  # bundled with scikit-learn: no download
+
+    bunch = load_digits()
+    images = np.round(bunch.images * (255.0 / 16.0)).astype(np.uint8)  # values 0..16 → 0..255
+    return images, bunch.target.astype(np.int64), [str(n) for n in bunch.target_names]
+
+
+def _idx_loader(name: str, files: list, classes: list[str]) -> Loader:
+    def load(cfg: DataConfig, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        images_path, labels_path = ensure_files(name, files, data_dir / name, cfg.download)
+        images, labels = read_idx_pair(images_path, labels_path)
+        return images, labels, list(classes)
+
+    return load
+
+
+def _cifar10(cfg: DataConfig, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    (archive,) = ensure_files("cifar10", CIFAR10_FILES, data_dir / "cifar10", cfg.download)
+    return read_cifar10(archive)
+
+
+def _image_folder(cfg: DataConfig, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    classes, items = list_image_folder(Path(cfg.root or ""))
+    images, labels = read_image_folder(items, cfg.image_size, cfg.channels)
+    return images, labels, classes
+
+
+DATASETS: dict[str, Loader] = {
+    "digits": _digits,
+    "mnist": _idx_loader("mnist", MNIST_FILES, MNIST_CLASSES),
+    "fashion_mnist": _idx_loader("fashion_mnist", FASHION_FILES, FASHION_CLASSES),
+    "cifar10": _cifar10,
+    "image_folder": _image_folder,
+}
+
+
+def _cache_path(cfg: DataConfig, data_dir: Path) -> Path:
+    key = f"{cfg.name}-{cfg.image_size}"
+    if cfg.name == "image_folder":
+        root = Path(cfg.root or "")
+        key += f"-c{cfg.channels}-{fingerprint(list_image_folder(root)[1])}"
+    return data_dir / "cache" / f"{key}.npz"
+
+
+def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> ImageDataset:
+    """The dataset of `cfg` at `cfg.image_size`, from the cache or built (and cached) once.
+
+    Raises:
+        DataError: unknown dataset, missing or corrupt files (the message says what to do).
+    """
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    cache = _cache_path(cfg, data_dir)
+    if cache.is_file():
+        return ImageDataset.load(cache)
+    _logger.info("building %s at %dx%d (cached in %s)", cfg.name, cfg.image_size, cfg.image_size, cache)
+    images, labels, classes = DATASETS[cfg.name](cfg, data_dir)
+    labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
+    dataset = ImageDataset(to_nchw(resize_stack(images, cfg.image_size)), labels_t, classes)
+    dataset.save(cache)
+    return dataset
+

@@ -1,0 +1,60 @@
+"""A folder with one sub-folder of PNG/JPEG images per class (e.g. game sprites)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from hpsearch.errors import DataError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def list_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
+    """Class names (sorted sub-folder names) and (file, class index) pairs.
+
+    Raises:
+        DataError: the folder is missing, has no class sub-folders, or a class has no images.
+    """
+    if not root.is_dir():
+        raise DataError(f"image_folder: {root} is not a folder (expected one sub-folder of PNG/JPEG files per class)")
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"image_folder: {root} has no class sub-folders (expected {root}/<class>/<image>.png)")
+    items = []
+    for index, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not files:
+            raise DataError(f"image_folder: class folder {root / name} has no {'/'.join(IMAGE_SUFFIXES)} files")
+        items.extend((f, index) for f in files)
+    return classes, items
+
+
+def fingerprint(items: list[tuple[Path, int]]) -> str:
+    """Short hash of file names, sizes and mtimes: the cache is rebuilt when the folder changes."""
+    digest = hashlib.sha256()
+    for path, label in items:
+        stat = path.stat()
+        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def read_image_folder(items: list[tuple[Path, int]], size: int, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Decode, convert to grey or RGB and resize every image to size×size.
+
+    Returns:
+        images (N, size, size[, 3]) uint8 and labels (N,) int64.
+    """
+    mode = "L" if channels == 1 else "RGB"
+    images = []
+    for path, _ in items:
+        try:
+            with Image.open(path) as img:
+                img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                images.append(np.asarray(img, dtype=np.uint8))
+        except (UnidentifiedImageError, OSError) as exc:
+            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({exc})") from exc
+    return np.stack(images), np.array([label for _, label in items], dtype=np.int64)

@@ -1,0 +1,35 @@
+"""The error hierarchy: bad input is a subclass of HPSearchError so the CLI can exit 2."""
+
+from __future__ import annotations
+
+
+class HPSearchError(Exception):
+    """Root of every error that hpsearch raises on purpose."""
+
+
+class ConfigError(HPSearchError):
+    """A config file, a `--set` override or a CLI value is invalid (bad input, exit 2)."""
+
+
+class DataError(HPSearchError):
+    """A dataset is missing, corrupt or in the wrong format (bad input, exit 2)."""
+
+
+class CheckpointError(HPSearchError):
+    """A checkpoint is missing, unreadable or does not match the configuration (exit 2)."""
+
+
+class TrainingDiverged(HPSearchError):
+    """A loss became NaN or infinite; not bad input, so the CLI exits 1.
+
+    Attributes:
+        step: the training step at which the loss was first non-finite.
+        loss_name: which loss diverged ("loss_d" or "loss_g").
+        value: the offending value.
+    """
+
+    def __init__(self, step: int, loss_name: str, value: float) -> None:
+        super().__init__(f"training diverged at step {step}: {loss_name} = {value}")
+        self.step = step
+        self.loss_name = loss_name
+        self.value = value

@@ -1,0 +1,283 @@
+"""The training loop: D and G steps, logging, evaluation callbacks, exact checkpoints.
+
+It takes a validated RunConfig and a dataset and knows nothing of Optuna: a search
+plugs in through `on_eval` callbacks (which may raise to stop a trial).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from hpsearch.config import RunConfig, dump_config
+from hpsearch.data import DeviceBatchSampler, ImageDataset
+from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged
+from hpsearch.losses import GANObjective
+from hpsearch.models import build_discriminator, build_generator
+
+_logger = logging.getLogger(__name__)
+
+METRICS_LOG = "metrics.jsonl"
+CONFIG_NAME = "config.yaml"
+# Changing these on resume does not change the trajectory, so a resumed run may differ in them.
+RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class"}
+
+EvalCallback = Callable[[int, nn.Module], "Mapping[str, float] | None"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """`auto` → CUDA when available, else CPU; `cuda` without a GPU is a ConfigError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"--device: must be auto, cpu or cuda; got {name!r}")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto")
+    return torch.device(name)
+
+
+class EMA:
+    """Exponential moving average of the generator's parameters (buffers are copied).
+
+    Sampling from the average is smoother and usually scores a better FID than the
+    raw generator; it costs one lerp per parameter per step.
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model = copy.deepcopy(model).eval().requires_grad_(False)
+        self.decay = decay
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        for p_ema, p in zip(self.model.parameters(), model.parameters()):
+            p_ema.lerp_(p, 1.0 - self.decay)
+        for b_ema, b in zip(self.model.buffers(), model.buffers()):
+            b_ema.copy_(b)
+
+
+class LossTracker:
+    """Sums losses on the device and remembers the first non-finite one without syncing.
+
+    Reading a loss with `.item()` every step would stall a GPU; this only syncs in
+    `flush`, at log, evaluation and checkpoint steps.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.sums = torch.zeros(2, device=device, dtype=torch.float64)
+        self.first_bad = torch.full((3,), -1.0, device=device, dtype=torch.float64)  # step, which, value
+        self.count = 0
+
+    def add(self, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+        losses = torch.stack([loss_d.detach(), loss_g.detach()]).double()
+        bad = ~torch.isfinite(losses)
+        which = bad.double().argmax()
+        record = torch.stack([torch.tensor(float(step), device=losses.device, dtype=torch.float64),
+                              which, losses[which.long()]])
+        self.first_bad = torch.where(bad.any() & (self.first_bad[0] < 0), record, self.first_bad)
+        self.sums += torch.nan_to_num(losses)
+        self.count += 1
+
+    def flush(self) -> dict[str, float]:
+        """Mean losses since the last flush; raises TrainingDiverged on a non-finite loss."""
+        step, which, value = self.first_bad.tolist()
+        if step >= 0:
+            raise TrainingDiverged(int(step), ("loss_d", "loss_g")[int(which)], value)
+        means = (self.sums / max(self.count, 1)).tolist()
+        self.sums.zero_()
+        self.count = 0
+        return {"loss_d": means[0], "loss_g": means[1]}
+
+
+@dataclass
+class TrainState:
+    """Everything a checkpoint holds: models, optimizers, EMA, step and RNG."""
+
+    generator: nn.Module
+    discriminator: nn.Module
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    ema: EMA | None
+    rng: torch.Generator
+    step: int = 0
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The generator to sample from: the EMA copy when there is one."""
+        return self.ema.model if self.ema is not None else self.generator
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "ema": self.ema.model.state_dict() if self.ema is not None else None,
+            "rng": {"train": self.rng.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        }
+
+    def load_state_dict(self, payload: Mapping[str, Any]) -> None:
+        self.step = int(payload["step"])
+        self.generator.load_state_dict(payload["generator"])
+        self.discriminator.load_state_dict(payload["discriminator"])
+        self.opt_g.load_state_dict(payload["opt_g"])
+        self.opt_d.load_state_dict(payload["opt_d"])
+        if self.ema is not None and payload["ema"] is not None:
+            self.ema.model.load_state_dict(payload["ema"])
+        self.rng.set_state(payload["rng"]["train"])
+        torch.set_rng_state(payload["rng"]["torch"])
+        if payload["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+
+
+def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> TrainState:
+    """Seeded models, Adam optimizers (TTUR: separate lr and betas), EMA and the RNG."""
+    torch.manual_seed(cfg.train.seed)
+    t = cfg.train
+    shape = (cfg.data.image_size, dataset.channels, dataset.num_classes)
+    gen = build_generator(cfg.model, *shape).to(device)
+    disc = build_discriminator(cfg.model, *shape).to(device)
+    if device.type == "cuda" and t.channels_last:
+        gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=t.g_lr, betas=(t.g_betas[0], t.g_betas[1]))
+    opt_d = torch.optim.Adam(disc.parameters(), lr=t.d_lr, betas=(t.d_betas[0], t.d_betas[1]))
+    ema = EMA(gen, t.ema_decay) if t.ema else None
+    rng = torch.Generator(device=device).manual_seed(t.seed)
+    return TrainState(gen, disc, opt_g, opt_d, ema, rng)
+
+
+def sample_latents(state: TrainState, batch_size: int, z_dim: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Noise z (B, Z) and uniformly drawn labels (B,) from the run's RNG."""
+    device = state.rng.device
+    z = torch.randn(batch_size, z_dim, device=device, generator=state.rng)
+    y = torch.randint(num_classes, (batch_size,), device=device, generator=state.rng)
+    return z, y
+
+
+def train_step(state: TrainState, objective: GANObjective, batches: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+               cfg: RunConfig, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """One generator step preceded by `n_dis` discriminator steps; returns (loss_d, loss_g)."""
+    gen, disc, t = state.generator, state.discriminator, cfg.train
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if t.amp and state.rng.device.type == "cuda"
+                else nullcontext())
+    # Discriminator: real batch vs. detached fakes of random labels.
+    for _ in range(t.n_dis):
+        x, y = batches()
+        z, y_fake = sample_latents(state, x.shape[0], cfg.model.z_dim, num_classes)
+        with autocast:
+            with torch.no_grad():
+                fake = gen(z, y_fake)
+            loss_d = objective.d_loss(disc, x, y, fake, y_fake)
+        state.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        state.opt_d.step()
+    # Generator: gradients flow through a frozen D.
+    z, y_fake = sample_latents(state, t.batch_size, cfg.model.z_dim, num_classes)
+    disc.requires_grad_(False)
+    with autocast:
+        loss_g = objective.g_loss(disc, gen(z, y_fake), y_fake)
+    state.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    state.opt_g.step()
+    disc.requires_grad_(True)
+    if state.ema is not None:
+        state.ema.update(gen)
+    return loss_d, loss_g
+
+
+def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.device, *,
+          resume: bool = False, on_eval: Sequence[EvalCallback] = (), progress: bool = True) -> TrainState:
+    """Train `cfg` on `dataset`, writing config, metrics log and checkpoints to `out_dir`.
+
+    Args:
+        resume: continue from `out_dir/checkpoint.pt` when it exists.
+        on_eval: called as `cb(step, sampling_generator)` every `eval_every` steps and at
+            the end; returned metrics go into the metrics log. A callback may raise to stop.
+        progress: show a progress bar.
+
+    Raises:
+        TrainingDiverged: a loss became NaN or infinite (the step and loss are named).
+        CheckpointError: resuming from a checkpoint of a different configuration.
+    """
+    # Setup: state, data on the device, the objective; resume if asked.
+    t = cfg.train
+    state = build_state(cfg, dataset, device)
+    ckpt_path = out_dir / CHECKPOINT_NAME
+    if resume and ckpt_path.is_file():
+        _restore(state, cfg, ckpt_path, device)
+        _truncate_log(out_dir / METRICS_LOG, state.step)
+        _logger.info("resumed from %s at step %d", ckpt_path, state.step)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out_dir / CONFIG_NAME)
+    sampler = DeviceBatchSampler(dataset, t.batch_size, device, state.rng, cfg.data.hflip,
+                                 channels_last=device.type == "cuda" and t.channels_last)
+    objective = GANObjective(t)
+    tracker = LossTracker(device)
+    meta = {"class_names": dataset.class_names, "image_shape": list(dataset.images.shape[1:]),
+            "config": cfg.to_dict()}
+    bar = tqdm(total=t.steps, initial=state.step, disable=not progress, desc="train", unit="step")
+    clock, images_seen = time.perf_counter(), 0
+
+    # The loop: one G step (with its n_dis D steps) per iteration.
+    while state.step < t.steps:
+        loss_d, loss_g = train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
+        state.step += 1
+        tracker.add(state.step, loss_d, loss_g)
+        images_seen += t.batch_size * (t.n_dis + 1)
+        bar.update(1)
+        last = state.step == t.steps
+        do_log, do_eval = state.step % t.log_every == 0 or last, state.step % t.eval_every == 0 or last
+        do_ckpt = state.step % t.checkpoint_every == 0 or last
+        if not (do_log or do_eval or do_ckpt):
+            continue
+        # Bookkeeping: divergence check, log line, evaluations, checkpoint.
+        record: dict[str, Any] = {"step": state.step, **tracker.flush()}
+        elapsed = time.perf_counter() - clock
+        record["images_per_s"] = images_seen / elapsed if elapsed > 0 else math.nan
+        clock, images_seen = time.perf_counter(), 0
+        if do_eval:
+            for callback in on_eval:
+                record.update(callback(state.step, state.sampling_generator) or {})
+        bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)})
+        _append_log(out_dir / METRICS_LOG, record)
+        if do_ckpt:
+            save_checkpoint(ckpt_path, {**state.state_dict(), **meta})
+    bar.close()
+    return state
+
+
+def _restore(state: TrainState, cfg: RunConfig, path: Path, device: torch.device) -> None:
+    payload = load_checkpoint(path, map_location=device)
+    old, new = payload.get("config", {}), cfg.to_dict()
+    diffs = [f"{section}.{key}" for section in new for key in new[section]
+             if old.get(section, {}).get(key) != new[section][key]
+             and not (section == "train" and key in RESUMABLE_CHANGES)]
+    if diffs:
+        raise CheckpointError(f"{path}: cannot resume: the config differs in {', '.join(diffs)}")
+    state.load_state_dict(payload)
+
+
+def _append_log(path: Path, record: Mapping[str, Any]) -> None:
+    with path.open("a") as fh:
+        fh.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines after the checkpoint's step, so a resumed run does not log them twice."""
+    if path.is_file():
+        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+        path.write_text("".join(ln + "\n" for ln in lines))
