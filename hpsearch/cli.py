@@ -7,9 +7,9 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
-import torch
 from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
@@ -41,7 +41,8 @@ def _run_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     out = args.out or Path("runs") / args.config.stem
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
-        raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it or choose another --out")
+        raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it "
+                          "or choose another --out")
     dataset = load_dataset(cfg.data, args.data_dir or default_data_dir())
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
@@ -97,8 +98,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's usage dump → one line, exit 2
-        self.exit(2, f"hpsearch: error: {message} (see hpsearch {self.prog.split()[-1]} --help)\n")
+    def error(self, message: str) -> NoReturn:  # argparse's usage dump → one line, exit 2
+        self.exit(2, f"hpsearch: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -169,6 +169,13 @@ SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": 
 PER_LAYER_FIELDS = ("g_kernels", "g_slopes", "d_kernels", "d_slopes")
 
 
+def per_layer(value: Any) -> list[Any]:
+    """A per-layer field of a loaded config (always a list after `_resolve`)."""
+    if not isinstance(value, list):
+        raise TypeError("per-layer field not resolved; load configs with load_config or from_dict")
+    return value
+
+
 def num_blocks(image_size: int) -> int:
     """Up-blocks in G (= down-blocks in D) that take 4×4 to `image_size`."""
     return {16: 2, 32: 3, 64: 4}[image_size]
@@ -287,9 +294,9 @@ def _coerce_union(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
             errors.append(exc)
     # Report the error of the option that matches the value's shape (list vs scalar).
     is_list = isinstance(value, list)
-    for option, exc in zip(options, errors):
+    for option, err in zip(options, errors, strict=True):
         if (get_origin(option) is list) == is_list:
-            raise exc
+            raise err
     raise errors[0]
 
 

@@ -62,9 +62,9 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for p_ema, p in zip(self.model.parameters(), model.parameters()):
+        for p_ema, p in zip(self.model.parameters(), model.parameters(), strict=True):
             p_ema.lerp_(p, 1.0 - self.decay)
-        for b_ema, b in zip(self.model.buffers(), model.buffers()):
+        for b_ema, b in zip(self.model.buffers(), model.buffers(), strict=True):
             b_ema.copy_(b)
 
 
@@ -152,7 +152,8 @@ def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> 
     gen = build_generator(cfg.model, *shape).to(device)
     disc = build_discriminator(cfg.model, *shape).to(device)
     if device.type == "cuda" and t.channels_last:
-        gen, disc = gen.to(memory_format=torch.channels_last), disc.to(memory_format=torch.channels_last)
+        gen = gen.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        disc = disc.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     opt_g = torch.optim.Adam(gen.parameters(), lr=t.g_lr, betas=(t.g_betas[0], t.g_betas[1]))
     opt_d = torch.optim.Adam(disc.parameters(), lr=t.d_lr, betas=(t.d_betas[0], t.d_betas[1]))
     ema = EMA(gen, t.ema_decay) if t.ema else None
@@ -160,7 +161,8 @@ def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> 
     return TrainState(gen, disc, opt_g, opt_d, ema, rng)
 
 
-def sample_latents(state: TrainState, batch_size: int, z_dim: int, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_latents(state: TrainState, batch_size: int, z_dim: int,
+                   num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Noise z (B, Z) and uniformly drawn labels (B,) from the run's RNG."""
     device = state.rng.device
     z = torch.randn(batch_size, z_dim, device=device, generator=state.rng)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -55,7 +56,7 @@ class ImageDataset:
 
     def save(self, path: Path) -> None:
         """Write as .npz (no pickles), atomically."""
-        def write(fh: object) -> None:
+        def write(fh: IO[bytes]) -> None:
             np.savez(fh, images=self.images.numpy(), labels=self.labels.numpy(),
                      class_names=np.array(self.class_names, dtype=str))
 

@@ -51,7 +51,8 @@ def read_idx(path: Path) -> np.ndarray:
     shape = struct.unpack(f">{ndim}I", raw[4:header])
     expected = int(np.prod(shape))
     if len(raw) - header != expected:
-        raise DataError(f"{path}: idx header says shape {shape} ({expected} bytes) but the file has {len(raw) - header}")
+        raise DataError(f"{path}: idx header says shape {shape} ({expected} bytes) "
+                        f"but the file has {len(raw) - header}")
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 

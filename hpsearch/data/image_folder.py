@@ -24,7 +24,7 @@ def list_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"image_folder: {root} has no class sub-folders (expected {root}/<class>/<image>.png)")
-    items = []
+    items: list[tuple[Path, int]] = []
     for index, name in enumerate(classes):
         files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
@@ -52,8 +52,8 @@ def read_image_folder(items: list[tuple[Path, int]], size: int, channels: int) -
     images = []
     for path, _ in items:
         try:
-            with Image.open(path) as img:
-                img = img.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+            with Image.open(path) as raw:
+                img = raw.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(img, dtype=np.uint8))
         except (UnidentifiedImageError, OSError) as exc:
             raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({exc})") from exc

@@ -64,12 +64,11 @@ class CBNLinear(CondBatchNorm):
 
     def __init__(self, num_features: int, embed_dim: int, use_sn: bool) -> None:
         super().__init__(num_features)
-        self.gain = nn.Linear(embed_dim, num_features, bias=False)
-        self.bias = nn.Linear(embed_dim, num_features, bias=False)
+        gain, bias = nn.Linear(embed_dim, num_features, bias=False), nn.Linear(embed_dim, num_features, bias=False)
         if not use_sn:
-            nn.init.zeros_(self.gain.weight)
-            nn.init.zeros_(self.bias.weight)
-        self.gain, self.bias = sn(self.gain, use_sn), sn(self.bias, use_sn)
+            nn.init.zeros_(gain.weight)
+            nn.init.zeros_(bias.weight)
+        self.gain, self.bias = sn(gain, use_sn), sn(bias, use_sn)
 
     def gain_bias(self, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return 1.0 + self.gain(c), self.bias(c)  # c: (B, E) shared embedding

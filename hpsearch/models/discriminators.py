@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpsearch.config import ModelConfig, num_blocks
+from hpsearch.config import ModelConfig, num_blocks, per_layer
 from hpsearch.models.conditioning import D_CONDITIONINGS, DOutput
 from hpsearch.models.layers import down_conv, scaled
 
@@ -33,15 +33,16 @@ class Discriminator(nn.Module):
         self.cond = D_CONDITIONINGS[cfg.d_cond](num_classes, cfg.embed_dim, widths[-1], cfg.d_spectral_norm,
                                                 cfg.d_hidden_layer)
         self.downs = nn.ModuleList(
-            down_conv(widths[i] + self.cond.hidden_channels(i), widths[i + 1], cfg.d_kernels[i], cfg.d_spectral_norm)
+            down_conv(widths[i] + self.cond.hidden_channels(i), widths[i + 1], per_layer(cfg.d_kernels)[i],
+                      cfg.d_spectral_norm)
             for i in range(n)
         )
-        self.acts = nn.ModuleList(nn.LeakyReLU(s) for s in cfg.d_slopes)
+        self.acts = nn.ModuleList(nn.LeakyReLU(s) for s in per_layer(cfg.d_slopes))
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> DOutput:
         """Images (B, C, H, W) and labels (B,) → DOutput with adv (B,)."""
         h = self.cond.hidden(x, y, 0)
-        for i, (down, act) in enumerate(zip(self.downs, self.acts)):
+        for i, (down, act) in enumerate(zip(self.downs, self.acts, strict=True)):
             h = self.cond.hidden(act(down(h)), y, i + 1)  # (B, C_i, H/2, W/2)
         phi = h.sum(dim=(2, 3))  # (B, F)
         return self.cond.head(phi, y)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hpsearch.config import ModelConfig, num_blocks
+from hpsearch.config import ModelConfig, num_blocks, per_layer
 from hpsearch.models.conditioning import G_CONDITIONINGS
 from hpsearch.models.layers import scaled, sn, up_conv
 
@@ -36,11 +36,11 @@ class DCGANGenerator(nn.Module):
         self.dense_norm = self.cond.norm(self.c0)
         widths = [self.c0, *scaled(G_CHANNELS[image_size], cfg.g_width)]
         self.ups = nn.ModuleList(
-            up_conv(widths[i] + self.cond.hidden_channels(i), widths[i + 1], cfg.g_kernels[i], use_sn)
+            up_conv(widths[i] + self.cond.hidden_channels(i), widths[i + 1], per_layer(cfg.g_kernels)[i], use_sn)
             for i in range(n)
         )
         self.norms = nn.ModuleList(self.cond.norm(w) for w in widths[1:])
-        self.acts = nn.ModuleList(nn.LeakyReLU(s) for s in cfg.g_slopes)
+        self.acts = nn.ModuleList(nn.LeakyReLU(s) for s in per_layer(cfg.g_slopes))
         self.to_rgb = sn(nn.Conv2d(widths[-1] + self.cond.hidden_channels(n), channels, 3, 1, 1), use_sn)
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -48,7 +48,7 @@ class DCGANGenerator(nn.Module):
         c = self.cond.encode(y)
         h = self.dense(self.cond.input(z, y)).view(-1, self.c0, 4, 4)  # (B, c0, 4, 4)
         h = torch.relu(self.dense_norm(h, c))
-        for i, (up, norm, act) in enumerate(zip(self.ups, self.norms, self.acts)):
+        for i, (up, norm, act) in enumerate(zip(self.ups, self.norms, self.acts, strict=True)):
             h = self.cond.hidden(h, y, i)
             h = act(norm(up(h), c))  # (B, C_i, 2H, 2W)
         h = self.cond.hidden(h, y, len(self.ups))

@@ -100,7 +100,8 @@ def test_cifar10_corrupt_or_hostile_archive(tmp_path: Path) -> None:
 
     with tarfile.open(path, "w:gz") as tar:  # a pickle that would run os.system
         blob = pickle.dumps({b"data": __import__("os").getcwd}, protocol=2)
-        for member in [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)] + ["cifar-10-batches-py/batches.meta"]:
+        members = [f"cifar-10-batches-py/data_batch_{i}" for i in range(1, 6)] + ["cifar-10-batches-py/batches.meta"]
+        for member in members:
             info = tarfile.TarInfo(member)
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))

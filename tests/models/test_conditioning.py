@@ -90,7 +90,7 @@ def test_projection_head_equals_hand_computation(use_sn: bool) -> None:
     x, y = torch.randn(4, 1, 16, 16), torch.tensor([2, 0, 1, 2])
     with torch.no_grad():
         h = x
-        for down, act in zip(disc.downs, disc.acts):
+        for down, act in zip(disc.downs, disc.acts, strict=True):
             h = act(down(h))
         phi = h.sum(dim=(2, 3))  # (B, F) sum pooling
         psi_w, psi_b = disc.cond.psi.weight, disc.cond.psi.bias

@@ -28,7 +28,8 @@ def test_registries_match_config_choices() -> None:
 def test_build_shapes_and_one_step_per_loss(g_cond: str, d_cond: str, use_sn: bool, kernel: int, size: int) -> None:
     channels = 3 if size == 32 else 1
     n = {16: 2, 32: 3}[size]  # blocks; cover the first and the last hidden-concat position
-    hidden = {"g_hidden_layer": 0, "d_hidden_layer": 1} if kernel != 5 else {"g_hidden_layer": n, "d_hidden_layer": n - 1}
+    first, last = {"g_hidden_layer": 0, "d_hidden_layer": 1}, {"g_hidden_layer": n, "d_hidden_layer": n - 1}
+    hidden = last if kernel == 5 else first
     model = {"g_cond": g_cond, "d_cond": d_cond, "g_spectral_norm": use_sn, "d_spectral_norm": use_sn,
              "g_kernels": kernel, "d_kernels": kernel, **hidden}
     dataset = random_dataset(channels=channels, size=size)
@@ -47,7 +48,7 @@ def test_build_shapes_and_one_step_per_loss(g_cond: str, d_cond: str, use_sn: bo
         state = build_state(cfg, dataset, torch.device("cpu"))
         before = {n: p.detach().clone() for n, p in _named(state)}
         batch = (dataset.images[:4].float() / 127.5 - 1, dataset.labels[:4])
-        loss_d, loss_g = train_step(state, GANObjective(cfg.train), lambda: batch, cfg, 3)
+        loss_d, loss_g = train_step(state, GANObjective(cfg.train), lambda b=batch: b, cfg, 3)
         assert torch.isfinite(loss_d) and torch.isfinite(loss_g), loss
         after = dict(_named(state))
         assert all(torch.isfinite(p).all() for p in after.values())

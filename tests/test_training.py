@@ -1,0 +1,122 @@
+"""The loop: exact resume, divergence detection, logs, the device batch sampler."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from hpsearch.checkpoint import load_checkpoint
+from hpsearch.data import DeviceBatchSampler
+from hpsearch.errors import CheckpointError, TrainingDiverged
+from hpsearch.training import train
+from tests.conftest import random_dataset, tiny_config
+
+CPU = torch.device("cpu")
+# Exercise every piece of state a resume must restore: EMA, n_dis > 1, flips, the GP's RNG.
+RESUME_TRAIN = {"n_dis": 2, "ema": True, "loss": "wgan_gp", "log_every": 1, "checkpoint_every": 3, "eval_every": 100}
+
+
+def _state_tensors(path: Path) -> dict[str, torch.Tensor]:
+    payload = load_checkpoint(path)
+    flat: dict[str, torch.Tensor] = {}
+
+    def walk(prefix: str, obj: object) -> None:
+        if isinstance(obj, torch.Tensor):
+            flat[prefix] = obj
+        elif isinstance(obj, dict):
+            for k, v in obj.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(obj, list | tuple):
+            for i, v in enumerate(obj):
+                walk(f"{prefix}.{i}", v)
+
+    for key in ("generator", "discriminator", "ema", "opt_g", "opt_d", "rng"):
+        walk(key, payload[key])
+    return flat
+
+
+@pytest.mark.parametrize("d_cond", ["projection", "acgan"])
+def test_resume_on_cpu_is_bit_identical(tmp_path: Path, d_cond: str) -> None:
+    dataset = random_dataset()
+    model = {"d_cond": d_cond, "g_cond": "cbn_linear", "g_spectral_norm": True}
+    cfg6 = tiny_config(model=model, data={"hflip": True}, train={**RESUME_TRAIN, "steps": 6})
+    cfg3 = tiny_config(model=model, data={"hflip": True}, train={**RESUME_TRAIN, "steps": 3})
+    train(cfg6, dataset, tmp_path / "straight", CPU, progress=False)
+    train(cfg3, dataset, tmp_path / "split", CPU, progress=False)
+    train(cfg6, dataset, tmp_path / "split", CPU, resume=True, progress=False)
+
+    a, b = _state_tensors(tmp_path / "straight" / "checkpoint.pt"), _state_tensors(tmp_path / "split" / "checkpoint.pt")
+    assert a.keys() == b.keys() and len(a) > 20
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs after resume"
+    log_a = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    log_b = (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()
+    strip = [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in log_a]
+    assert strip == [{k: v for k, v in json.loads(line).items() if k != "images_per_s"} for line in log_b]
+    assert [json.loads(line)["step"] for line in log_b] == [1, 2, 3, 4, 5, 6]
+
+
+def test_resume_drops_log_lines_past_the_checkpoint(tmp_path: Path) -> None:
+    dataset = random_dataset()
+    cfg = tiny_config(train={"steps": 5, "log_every": 1, "checkpoint_every": 3, "eval_every": 100})
+    train(cfg, dataset, tmp_path, CPU, progress=False)  # checkpoint at 5 overwrites 3
+    # Simulate a crash after step 3's checkpoint: go back to a 3-step checkpoint with a 5-step log.
+    cfg3 = tiny_config(train={"steps": 3, "log_every": 1, "checkpoint_every": 3, "eval_every": 100})
+    train(cfg3, dataset, tmp_path / "b", CPU, progress=False)
+    (tmp_path / "b" / "metrics.jsonl").write_text((tmp_path / "metrics.jsonl").read_text())
+    train(cfg, dataset, tmp_path / "b", CPU, resume=True, progress=False)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+
+
+def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
+    dataset = random_dataset()
+    train(tiny_config(), dataset, tmp_path, CPU, progress=False)
+    other = tiny_config(model={"d_cond": "concat"}, train={"steps": 8})
+    with pytest.raises(CheckpointError, match=r"cannot resume: the config differs in model.d_cond"):
+        train(other, dataset, tmp_path, CPU, resume=True, progress=False)
+
+
+def test_nan_loss_raises_training_diverged_naming_step_and_loss(tmp_path: Path) -> None:
+    dataset = random_dataset()
+    cfg = tiny_config(train={"steps": 10, "ema": False, "log_every": 4, "eval_every": 2, "checkpoint_every": 100})
+
+    def poison(step: int, gen: torch.nn.Module) -> None:
+        if step == 2:
+            with torch.no_grad():
+                gen.to_rgb.weight.fill_(float("nan"))
+
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step 3: loss_d = nan") as info:
+        train(cfg, dataset, tmp_path, CPU, on_eval=[poison], progress=False)
+    assert info.value.step == 3 and info.value.loss_name == "loss_d"
+
+
+def test_eval_callbacks_and_metrics_log(tmp_path: Path) -> None:
+    dataset = random_dataset()
+    cfg = tiny_config(train={"steps": 4, "log_every": 2, "eval_every": 2, "checkpoint_every": 4})
+    calls: list[int] = []
+    train(cfg, dataset, tmp_path, CPU, on_eval=[lambda s, g: calls.append(s) or {"score": float(s)}], progress=False)
+    assert calls == [2, 4]
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4] and records[1]["score"] == 4.0
+    assert {"loss_d", "loss_g", "images_per_s"} <= records[0].keys()
+    assert (tmp_path / "config.yaml").is_file() and (tmp_path / "checkpoint.pt").is_file()
+
+
+def test_device_batch_sampler_scales_flips_and_is_seeded() -> None:
+    dataset = random_dataset(n=10, size=4)
+    dataset.images[:] = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4) * 85  # 0, 85, 170, 255 per row
+    gen = torch.Generator().manual_seed(0)
+    sampler = DeviceBatchSampler(dataset, 64, CPU, gen, hflip=True)
+    x, y = sampler.sample()
+    assert x.shape == (64, 1, 4, 4) and y.shape == (64,) and x.dtype == torch.float32
+    assert x.min() == -1 and x.max() == 1
+    flipped = x[:, 0, 0, 0] == 1
+    assert 10 < int(flipped.sum()) < 54  # about half flipped
+    torch.testing.assert_close(x[flipped], x[~flipped][:1].flip(3).expand(int(flipped.sum()), -1, -1, -1))
+    again = DeviceBatchSampler(dataset, 64, CPU, torch.Generator().manual_seed(0), hflip=True).sample()
+    torch.testing.assert_close(again[0], x)
+    torch.testing.assert_close(again[1], y)
