@@ -239,7 +239,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         loss_d, loss_g = train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
         state.step += 1
         tracker.add(state.step, loss_d, loss_g)
-        images_seen += t.batch_size * (t.n_dis + 1)
+        images_seen += t.batch_size * t.n_dis  # real images consumed
         bar.update(1)
         last = state.step == t.steps
         do_log, do_eval = state.step % t.log_every == 0 or last, state.step % t.eval_every == 0 or last
