@@ -62,10 +62,9 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
-        for p_ema, p in zip(self.model.parameters(), model.parameters(), strict=True):
-            p_ema.lerp_(p, 1.0 - self.decay)
-        for b_ema, b in zip(self.model.buffers(), model.buffers(), strict=True):
-            b_ema.copy_(b)
+        # One fused kernel per dtype/device group instead of one per parameter.
+        torch._foreach_lerp_(list(self.model.parameters()), list(model.parameters()), 1.0 - self.decay)
+        torch._foreach_copy_(list(self.model.buffers()), list(model.buffers()))
 
 
 class LossTracker:
@@ -75,17 +74,19 @@ class LossTracker:
     `flush`, at log, evaluation and checkpoint steps.
     """
 
-    def __init__(self, device: torch.device) -> None:
+    def __init__(self, device: torch.device, step: int) -> None:
         self.sums = torch.zeros(2, device=device, dtype=torch.float64)
         self.first_bad = torch.full((3,), -1.0, device=device, dtype=torch.float64)  # step, which, value
+        self.step = torch.tensor(float(step), device=device, dtype=torch.float64)  # counted on the device
         self.count = 0
 
-    def add(self, step: int, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+    def add(self, loss_d: torch.Tensor, loss_g: torch.Tensor) -> None:
+        """Record one step's losses (no host-device synchronization)."""
+        self.step += 1
         losses = torch.stack([loss_d.detach(), loss_g.detach()]).double()
         bad = ~torch.isfinite(losses)
         which = bad.double().argmax()
-        record = torch.stack([torch.tensor(float(step), device=losses.device, dtype=torch.float64),
-                              which, losses[which.long()]])
+        record = torch.stack([self.step, which, losses[which]])
         self.first_bad = torch.where(bad.any() & (self.first_bad[0] < 0), record, self.first_bad)
         self.sums += torch.nan_to_num(losses)
         self.count += 1
@@ -228,7 +229,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
     sampler = DeviceBatchSampler(dataset, t.batch_size, device, state.rng, cfg.data.hflip,
                                  channels_last=device.type == "cuda" and t.channels_last)
     objective = GANObjective(t)
-    tracker = LossTracker(device)
+    tracker = LossTracker(device, state.step)
     meta = {"class_names": dataset.class_names, "image_shape": list(dataset.images.shape[1:]),
             "config": cfg.to_dict()}
     bar = tqdm(total=t.steps, initial=state.step, disable=not progress, desc="train", unit="step")
@@ -238,7 +239,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
     while state.step < t.steps:
         loss_d, loss_g = train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
         state.step += 1
-        tracker.add(state.step, loss_d, loss_g)
+        tracker.add(loss_d, loss_g)
         images_seen += t.batch_size * t.n_dis  # real images consumed
         bar.update(1)
         last = state.step == t.steps

@@ -87,6 +87,10 @@ def test_bad_cli_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
     assert main(["sample", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.png")]) == 2
     assert "junk.pt: not a readable checkpoint" in capsys.readouterr().err
+    if not __import__("torch").cuda.is_available():
+        quickstart = str(Path(__file__).parents[1] / "configs" / "digits.yaml")
+        assert main(["train", quickstart, "--device", "cuda", "--out", str(tmp_path / "r")]) == 2
+        assert "--device cuda: no CUDA device is available" in capsys.readouterr().err
     assert main(["sample", str(tmp_path / "junk.pt"), "--out", str(tmp_path / "x.jpg")]) == 2
     assert "must end in .png (grid) or .npz" in capsys.readouterr().err
     assert not (tmp_path / "x.png").exists()

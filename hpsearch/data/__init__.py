@@ -86,8 +86,8 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> ImageDataset:
     cache = _cache_path(cfg, data_dir)
     if cache.is_file():
         return ImageDataset.load(cache)
-    _logger.info("building %s at %dx%d (cached in %s)", cfg.name, cfg.image_size, cfg.image_size, cache)
     images, labels, classes = DATASETS[cfg.name](cfg, data_dir)
+    _logger.info("caching %s at %dx%d in %s", cfg.name, cfg.image_size, cfg.image_size, cache)
     labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
     dataset = ImageDataset(to_nchw(resize_stack(images, cfg.image_size)), labels_t, classes)
     dataset.save(cache)

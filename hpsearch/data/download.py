@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tqdm import tqdm
 
 from hpsearch.errors import DataError
 from hpsearch.io import atomic_path
@@ -45,7 +46,11 @@ def download(url: str, dest: Path, md5: str) -> None:
     with atomic_path(dest) as tmp:
         try:
             with urllib.request.urlopen(url, timeout=_TIMEOUT_S) as response, tmp.open("wb") as fh:
-                shutil.copyfileobj(response, fh)
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=dest.name, leave=False) as bar:
+                    for chunk in iter(lambda: response.read(1 << 20), b""):
+                        fh.write(chunk)
+                        bar.update(len(chunk))
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise DataError(f"could not download {url}: {exc}") from exc
         got = md5sum(tmp)

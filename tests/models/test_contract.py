@@ -63,3 +63,14 @@ def test_build_shapes_and_one_step_per_loss(g_cond: str, d_cond: str, use_sn: bo
 def _named(state):  # type: ignore[no-untyped-def]
     yield from ((f"G.{n}", p) for n, p in state.generator.named_parameters())
     yield from ((f"D.{n}", p) for n, p in state.discriminator.named_parameters())
+
+
+@pytest.mark.parametrize("kernel", [3, 4, 5])
+def test_64x64_has_four_blocks_and_exact_shapes(kernel: int) -> None:
+    cfg = tiny_config(64, 3, model={"g_kernels": kernel, "d_kernels": kernel, "g_slopes": [0.0, 0.1, 0.2, 0.3]})
+    gen, disc = build_generator(cfg.model, 64, 3, 5), build_discriminator(cfg.model, 64, 3, 5)
+    assert len(gen.ups) == 4 and len(disc.downs) == 4
+    assert [a.negative_slope for a in gen.acts] == [0.0, 0.1, 0.2, 0.3]
+    x = gen(torch.randn(2, cfg.model.z_dim), torch.tensor([0, 4]))
+    assert x.shape == (2, 3, 64, 64)
+    assert disc(x, torch.tensor([0, 4])).adv.shape == (2,)
