@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from collections.abc import Callable
@@ -13,11 +14,12 @@ import numpy as np
 from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
-from hpsearch.config import load_config
+from hpsearch.config import from_dict, load_config
 from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
+from hpsearch.metrics import Evaluator
 from hpsearch.sampling import class_labels, generate, load_generator
 from hpsearch.training import resolve_device, train
 
@@ -43,19 +45,23 @@ def _run_train(args: argparse.Namespace) -> int:
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
         raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it "
                           "or choose another --out")
-    dataset = load_dataset(cfg.data, args.data_dir or default_data_dir())
+    data_dir = args.data_dir or default_data_dir()
+    dataset = load_dataset(cfg.data, data_dir)
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
     per_class = cfg.train.grid_per_class
+    callbacks: list[Callable[[int, nn.Module], dict[str, float] | None]] = []
+    if cfg.metrics.enabled:
+        callbacks.append(Evaluator(cfg, dataset, device, data_dir / "cache"))
 
-    def write_grid(step: int, gen: nn.Module) -> None:
+    def write_grid(step: int, gen: nn.Module) -> None:  # the grid is small; metrics use their own batch
         labels = class_labels(dataset.num_classes, per_class, device)
         images = generate(gen, labels, cfg.model.z_dim, seed=cfg.train.seed)
         save_grid(images, per_class, out / "samples" / f"step_{step:07d}.png", scale=2)
         save_grid(images, per_class, out / "samples.png", scale=2)
 
     try:
-        train(cfg, dataset, out, device, resume=args.resume, on_eval=[write_grid])
+        train(cfg, dataset, out, device, resume=args.resume, on_eval=[*callbacks, write_grid])
     except TrainingDiverged as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)
         return 1
@@ -91,9 +97,33 @@ def _run_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("--samples", type=int, help="generated images (default: the run's metrics.samples)")
+    p.add_argument("--features", choices=["domain", "inception"], help="FID features (default: the run's)")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    device = resolve_device(args.device)
+    loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
+    overrides = {"samples": args.samples, "features": args.features}
+    metrics = {**loaded.config.to_dict()["metrics"], **{k: v for k, v in overrides.items() if v is not None}}
+    cfg = from_dict({**loaded.config.to_dict(), "metrics": metrics}, "command line")
+    data_dir = args.data_dir or default_data_dir()
+    evaluator = Evaluator(cfg, load_dataset(cfg.data, data_dir), device, data_dir / "cache")
+    result = {"checkpoint": str(args.checkpoint), "step": loaded.step, "features": cfg.metrics.features,
+              **evaluator(loaded.step, loaded.generator)}
+    print(json.dumps(result))
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
+    "eval": ("evaluate a checkpoint's generator: FID, class FID, accuracy, MS-SSIM", _add_eval, _run_eval),
 }
 
 

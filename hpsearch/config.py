@@ -24,6 +24,7 @@ GeneratorName = Literal["dcgan"]
 GeneratorConditioning = Literal["concat", "hidden_concat", "cbn_embedding", "cbn_linear"]
 DiscriminatorConditioning = Literal["projection", "concat", "hidden_concat", "acgan"]
 LossName = Literal["hinge", "bce", "wgan_gp"]
+FeatureExtractorName = Literal["domain", "inception"]
 
 KERNEL_SIZES = (3, 4, 5)
 IMAGE_SIZES = (16, 32, 64)
@@ -153,19 +154,46 @@ class TrainConfig:
 
 
 @dataclass
+class MetricsConfig:
+    """What every evaluation measures, on one generated batch.
+
+    Attributes:
+        enabled: run the metrics at every evaluation (FID, class FID, accuracy, MS-SSIM).
+        features: FID features: `domain` (a small classifier trained once on the real
+            training images; offline, fast) or `inception` (the standard FID network, needs
+            torch-fidelity and its weights). Numbers are not comparable across the two.
+        inception_weights: a local `pt_inception-2015-12-05-6726825d.pth` for `inception`.
+        samples: generated images per evaluation (split evenly over the classes).
+        real_samples: real images for the reference statistics (at most; all if fewer).
+        msssim_pairs: random same-class pairs per class for MS-SSIM.
+        classifier_steps: training steps of the domain classifier (batch 128, Adam).
+    """
+
+    enabled: bool = True
+    features: FeatureExtractorName = "domain"
+    inception_weights: str | None = None
+    samples: int = _f(1000, ge=2, le=200_000)
+    real_samples: int = _f(10_000, ge=2)
+    msssim_pairs: int = _f(50, ge=1, le=10_000)
+    classifier_steps: int = _f(1000, ge=1)
+
+
+@dataclass
 class RunConfig:
-    """One training run: the three sections of a config YAML."""
+    """One training run: the sections of a config YAML."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, YAML- and checkpoint-safe dict of the resolved config."""
         return dataclasses.asdict(self)
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig,
+                             "metrics": MetricsConfig}
 PER_LAYER_FIELDS = ("g_kernels", "g_slopes", "d_kernels", "d_slopes")
 
 
@@ -188,7 +216,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     """Load a YAML run config, apply `section.key=value` overrides, validate everything.
 
     Args:
-        path: YAML file with optional `data`, `model`, `train` sections; None for defaults.
+        path: YAML file with optional `data`, `model`, `train`, `metrics` sections; None for defaults.
         overrides: strings like `model.d_cond=projection` (values parsed as YAML).
 
     Raises:

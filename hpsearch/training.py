@@ -26,6 +26,7 @@ from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged
 from hpsearch.losses import GANObjective
+from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
 
 _logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ METRICS_LOG = "metrics.jsonl"
 CONFIG_NAME = "config.yaml"
 # Changing these on resume does not change the trajectory, so a resumed run may differ in them.
 RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class"}
+RESUMABLE_SECTIONS = {"metrics"}  # what is measured does not change the trajectory
 
 EvalCallback = Callable[[int, nn.Module], "Mapping[str, float] | None"]
 
@@ -172,8 +174,13 @@ def sample_latents(state: TrainState, batch_size: int, z_dim: int,
 
 
 def train_step(state: TrainState, objective: GANObjective, batches: Callable[[], tuple[torch.Tensor, torch.Tensor]],
-               cfg: RunConfig, num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """One generator step preceded by `n_dis` discriminator steps; returns (loss_d, loss_g)."""
+               cfg: RunConfig, num_classes: int,
+               grad_norms: GradNormTracker | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One generator step preceded by `n_dis` discriminator steps; returns (loss_d, loss_g).
+
+    When `grad_norms` is given, the gradient norm of D after each D backward and of G
+    after the G backward are recorded (on the device, no synchronization).
+    """
     gen, disc, t = state.generator, state.discriminator, cfg.train
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if t.amp and state.rng.device.type == "cuda"
                 else nullcontext())
@@ -187,6 +194,8 @@ def train_step(state: TrainState, objective: GANObjective, batches: Callable[[],
             loss_d = objective.d_loss(disc, x, y, fake, y_fake)
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        if grad_norms is not None:
+            grad_norms.record("d", disc)
         state.opt_d.step()
     # Generator: gradients flow through a frozen D.
     z, y_fake = sample_latents(state, t.batch_size, cfg.model.z_dim, num_classes)
@@ -195,6 +204,8 @@ def train_step(state: TrainState, objective: GANObjective, batches: Callable[[],
         loss_g = objective.g_loss(disc, gen(z, y_fake), y_fake)
     state.opt_g.zero_grad(set_to_none=True)
     loss_g.backward()
+    if grad_norms is not None:
+        grad_norms.record("g", gen)
     state.opt_g.step()
     disc.requires_grad_(True)
     if state.ema is not None:
@@ -230,6 +241,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
                                  channels_last=device.type == "cuda" and t.channels_last)
     objective = GANObjective(t)
     tracker = LossTracker(device, state.step)
+    grad_norms = GradNormTracker(device)
     meta = {"class_names": dataset.class_names, "image_shape": list(dataset.images.shape[1:]),
             "config": cfg.to_dict()}
     bar = tqdm(total=t.steps, initial=state.step, disable=not progress, desc="train", unit="step")
@@ -237,7 +249,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
 
     # The loop: one G step (with its n_dis D steps) per iteration.
     while state.step < t.steps:
-        loss_d, loss_g = train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
+        loss_d, loss_g = train_step(state, objective, sampler.sample, cfg, dataset.num_classes, grad_norms)
         state.step += 1
         tracker.add(loss_d, loss_g)
         images_seen += t.batch_size * t.n_dis  # real images consumed
@@ -253,6 +265,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         record["images_per_s"] = images_seen / elapsed if elapsed > 0 else math.nan
         clock, images_seen = time.perf_counter(), 0
         if do_eval:
+            record.update(grad_norms.flush())  # mean and max since the last evaluation
             for callback in on_eval:
                 record.update(callback(state.step, state.sampling_generator) or {})
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)})
@@ -268,7 +281,7 @@ def _restore(state: TrainState, cfg: RunConfig, path: Path, device: torch.device
     old, new = payload.get("config", {}), cfg.to_dict()
     diffs = [f"{section}.{key}" for section in new for key in new[section]
              if old.get(section, {}).get(key) != new[section][key]
-             and not (section == "train" and key in RESUMABLE_CHANGES)]
+             and not (section == "train" and key in RESUMABLE_CHANGES) and section not in RESUMABLE_SECTIONS]
     if diffs:
         raise CheckpointError(f"{path}: cannot resume: the config differs in {', '.join(diffs)}")
     state.load_state_dict(payload)

@@ -40,7 +40,7 @@ def test_override_sets_value_and_parses_yaml(tmp_path: Path) -> None:
     ("body", "match"),
     [
         ({"model": {"g_kernel": 3}}, r"run.yaml: model.g_kernel: unknown key; allowed: .*g_kernels"),
-        ({"modle": {}}, r"modle: unknown key; allowed: data, model, train"),
+        ({"modle": {}}, r"modle: unknown key; allowed: data, metrics, model, train"),
         ({"model": {"g_kernels": 7}}, r"model.g_kernels: must be one of \[3, 4, 5\]; got 7"),
         ({"model": {"g_kernels": [3, 6, 4]}}, r"model.g_kernels\[1\]: must be one of \[3, 4, 5\]; got 6"),
         ({"model": {"g_kernels": [3, 4]}}, r"model.g_kernels: needs one value per block \(3 at image_size 32\)"),

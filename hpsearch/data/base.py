@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +54,14 @@ class ImageDataset:
     @property
     def image_size(self) -> int:
         return int(self.images.shape[-1])
+
+    def fingerprint(self) -> str:
+        """Short SHA-256 of images, labels and class names: keys caches derived from the data."""
+        digest = hashlib.sha256()
+        digest.update(str((tuple(self.images.shape), self.class_names)).encode())
+        digest.update(self.images.contiguous().numpy().tobytes())
+        digest.update(self.labels.contiguous().numpy().tobytes())
+        return digest.hexdigest()[:16]
 
     def save(self, path: Path) -> None:
         """Write as .npz (no pickles), atomically."""

@@ -1,0 +1,8 @@
+"""Evaluation metrics: FID (domain or Inception features), class FID, accuracy, MS-SSIM, gradient norms."""
+
+from __future__ import annotations
+
+from hpsearch.metrics.evaluator import Evaluator
+from hpsearch.metrics.grad_norms import GradNormTracker, grad_norm
+
+__all__ = ["Evaluator", "GradNormTracker", "grad_norm"]

@@ -1,0 +1,112 @@
+"""The evaluation callback: one generated batch → FID, class-averaged FID, accuracy, MS-SSIM."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hpsearch.config import RunConfig
+from hpsearch.data import ImageDataset
+from hpsearch.errors import ConfigError
+from hpsearch.metrics.domain import LoadedClassifier, load_or_train
+from hpsearch.metrics.fid import FeatureFID, ReferenceStats, load_reference, save_reference
+from hpsearch.metrics.inception import InceptionFeatures
+from hpsearch.metrics.msssim import class_msssim
+from hpsearch.sampling import class_labels, generate
+
+_logger = logging.getLogger(__name__)
+_CHUNK = 500
+
+
+class Evaluator:
+    """Measures a generator the way section III-A of the conditioning study monitors it.
+
+    Everything expensive happens once, at the first evaluation: the domain classifier is
+    loaded (or trained once per dataset and cached) and the real reference statistics are
+    loaded (or computed once per dataset × extractor × sample count and cached). Each call
+    then generates `metrics.samples` images, split evenly over the classes, with a fixed
+    seed, and computes every metric from that one batch.
+
+    Args:
+        cfg: the run config (its `metrics` section, seed and latent size).
+        dataset: the real training images.
+        device: the training device; all computation stays there.
+        cache_dir: where the classifier and reference statistics are cached and shared.
+    """
+
+    def __init__(self, cfg: RunConfig, dataset: ImageDataset, device: torch.device, cache_dir: Path) -> None:
+        self.cfg, self.dataset, self.device, self.cache_dir = cfg, dataset, device, cache_dir
+        self.per_class = cfg.metrics.samples // dataset.num_classes
+        if self.per_class < 2:
+            raise ConfigError(f"metrics.samples: needs at least 2 per class ({2 * dataset.num_classes} for "
+                              f"{dataset.num_classes} classes); got {cfg.metrics.samples}")
+        self.classifier: LoadedClassifier | None = None
+        self.extractor: nn.Module | None = None
+        self.fid: FeatureFID | None = None
+        self.reference: ReferenceStats | None = None
+
+    def setup(self) -> None:
+        """Load or build the classifier, the feature extractor and the reference statistics."""
+        if self.reference is not None:
+            return
+        m = self.cfg.metrics
+        self.classifier = load_or_train(self.dataset, self.cache_dir, self.device, m.classifier_steps)
+        if m.features == "inception":
+            self.extractor = InceptionFeatures(m.inception_weights).to(self.device)
+            extractor_id = "inception-" + (Path(m.inception_weights).name if m.inception_weights else "default")
+        else:
+            self.extractor = self.classifier.model
+            extractor_id = f"domain-{self.classifier.fingerprint}"
+        self.fid = FeatureFID(int(self.extractor.num_features), self.device)
+        self.reference = self._reference(extractor_id)
+
+    def __call__(self, step: int, generator: nn.Module) -> dict[str, float]:
+        """Evaluate `generator` (the training loop's evaluation callback)."""
+        start = time.perf_counter()
+        labels = class_labels(self.dataset.num_classes, self.per_class, self.device)
+        images = generate(generator, labels, self.cfg.model.z_dim, seed=self.cfg.train.seed)
+        result = self.evaluate(images, labels)
+        result["eval_s"] = time.perf_counter() - start
+        return result
+
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+        """Metrics of uint8 images (N, C, H, W) that were generated for `labels` (N,)."""
+        self.setup()
+        assert self.fid is not None and self.reference is not None and self.classifier is not None
+        features = self._features(images)
+        class_fids = [self.fid.distance(self.reference.per_class[c], features[labels == c])
+                      for c in range(self.dataset.num_classes)]
+        with torch.no_grad():
+            predicted = torch.cat([self.classifier.model.logits(x).argmax(1) for x in images.split(_CHUNK)])
+        return {
+            "fid": self.fid.distance(self.reference.overall, features),
+            "class_fid": sum(class_fids) / len(class_fids),
+            "cond_acc": float((predicted == labels).float().mean()),
+            "msssim": class_msssim(images, labels, self.cfg.metrics.msssim_pairs, seed=self.cfg.train.seed),
+        }
+
+    def _features(self, images: torch.Tensor) -> torch.Tensor:
+        assert self.extractor is not None
+        with torch.no_grad():
+            return torch.cat([self.extractor(x.to(self.device)) for x in images.split(_CHUNK)])
+
+    def _reference(self, extractor_id: str) -> ReferenceStats:
+        n = min(self.cfg.metrics.real_samples, len(self.dataset))
+        path = self.cache_dir / "reference" / f"{self.dataset.fingerprint()}-{extractor_id}-n{n}.pt"
+        if path.is_file():
+            return load_reference(path, self.device)
+        assert self.fid is not None
+        pick = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(0))[:n]
+        features = self._features(self.dataset.images[pick])
+        stats = self.fid.reference(features, self.dataset.labels[pick].to(self.device), self.dataset.num_classes)
+        too_few = [c for c, m in enumerate(stats.per_class) if m.count < 2]
+        if too_few:
+            raise ConfigError(f"metrics.real_samples: classes {too_few} have fewer than 2 real images among {n}; "
+                              "raise metrics.real_samples")
+        save_reference(path, stats)
+        _logger.info("reference statistics of %d real images cached in %s", n, path)
+        return stats
