@@ -19,6 +19,7 @@ def tiny_config(image_size: int = 16, channels: int = 1, **sections: dict[str, A
         "data": {"name": "digits", "image_size": image_size, "channels": channels},
         "model": dict(TINY_MODEL),
         "train": {"batch_size": 4, "steps": 4, "log_every": 2, "eval_every": 2, "checkpoint_every": 2},
+        "metrics": {},
     }
     for name, values in sections.items():
         raw[name].update(values)

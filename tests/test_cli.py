@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.conftest import TINY_MODEL
 TINY_SETS = [f"--set=model.{k}={v}" for k, v in TINY_MODEL.items()] + [
     "--set=train.batch_size=8", "--set=train.eval_every=2", "--set=train.log_every=1",
     "--set=train.checkpoint_every=2", "--set=train.grid_per_class=3",
+    "--set=metrics.samples=40", "--set=metrics.classifier_steps=30", "--set=metrics.msssim_pairs=5",
 ]
 
 
@@ -50,6 +52,18 @@ def test_train_then_sample_png_and_npz(tmp_path: Path, capsys: pytest.CaptureFix
     assert npz["labels"].tolist() == [c for c in range(10) for _ in range(5)]
     assert main(["sample", str(out / "checkpoint.pt"), "--per-class", "2", "--out", str(tmp_path / "s.png")]) == 0
     assert Image.open(tmp_path / "s.png").size == (2 * 17 + 1, 10 * 17 + 1)
+
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in records if "fid" in r]
+    assert [r["step"] for r in evaluated] == [2, 4, 6]
+    metric_keys = {"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_mean", "grad_norm_g_max",
+                   "grad_norm_d_mean", "grad_norm_d_max"}
+    assert all(metric_keys <= r.keys() for r in evaluated)
+    capsys.readouterr()
+    assert main(["eval", str(out / "checkpoint.pt"), "--samples", "60", "--data-dir", str(tmp_path / "data")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 6 and result["features"] == "domain"
+    assert {"fid", "class_fid", "cond_acc", "msssim"} <= result.keys()
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from sklearn.svm import SVC
 
 from hpsearch.config import DataConfig
@@ -27,6 +29,16 @@ def test_quickstart_trains_class_correct_diverse_digits_on_cpu(tmp_path: Path) -
     elapsed = time.perf_counter() - start
     assert run.returncode == 0, run.stderr[-2000:]
     print(f"quickstart training took {elapsed:.0f} s")  # the README promises < 5 min on 2 cores
+
+    # Every evaluation reports the section III-A metrics; the end is class-correct.
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    evaluated = [r for r in records if "fid" in r]
+    assert [r["step"] for r in evaluated] == [500, 1000, 1500, 2000]
+    assert all({"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_max", "grad_norm_d_max"} <= r.keys()
+               for r in evaluated)
+    assert evaluated[-1]["cond_acc"] > 0.9 and evaluated[-1]["class_fid"] < evaluated[0]["class_fid"]
+    (classifier,) = (tmp_path / "data" / "cache" / "domain").glob("*.pt")
+    assert torch.load(classifier, weights_only=True)["test_accuracy"] > 0.95
     sample = subprocess.run([sys.executable, "-m", "hpsearch.cli", "sample", str(tmp_path / "run" / "checkpoint.pt"),
                              "--per-class", "50", "--out", str(tmp_path / "s.npz"), "--seed", "1"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
