@@ -283,20 +283,49 @@ def _check_keys(body: dict[str, Any], allowed: Any, source: str, prefix: str) ->
             raise ConfigError(f"{source}: {where}: unknown key; allowed: {', '.join(sorted(allowed))}")
 
 
+def build_dataclass(cls: type, body: Any, source: str, section: str = "") -> Any:
+    """Validate a mapping into dataclass `cls` (nested dataclasses included), strictly.
+
+    Args:
+        cls: a dataclass whose fields are typed like the config sections.
+        body: the mapping (e.g. from YAML).
+        source: file name (or "--set") for messages.
+        section: the path of `body` inside the file ("" at top level).
+    """
+    if not isinstance(body, dict):
+        raise ConfigError(f"{source}: {section or 'top level'}: must be a mapping; got {body!r}")
+    return _build(cls, body, source, section)
+
+
+def coerce_field(cls: type, name: str, value: Any, where: str) -> Any:
+    """Check one value against field `name` of dataclass `cls` (type, range, choices)."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    return _coerce(value, typing.get_type_hints(cls)[name], dict(fields[name].metadata), where)
+
+
 def _build(cls: type, body: dict[str, Any], source: str, section: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     _check_keys(body, fields, source, section)
     hints = typing.get_type_hints(cls)
     values = {}
     for name, value in body.items():
-        where = f"{source}: {section}.{name}"
+        where = f"{source}: {section}.{name}" if section else f"{source}: {name}"
         values[name] = _coerce(value, hints[name], dict(fields[name].metadata), where)
     return cls(**values)
 
 
 def _coerce(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
     """Check `value` against type `tp` and the field metadata; return the typed value."""
+    if dataclasses.is_dataclass(tp):
+        source, _, path = where.partition(": ")
+        return build_dataclass(tp, value, source, path)  # type: ignore[arg-type]
+    if tp is Any:
+        return value
     origin = get_origin(tp)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}: must be a mapping; got {value!r}")
+        return value
     if origin in (Union, types.UnionType):
         return _coerce_union(value, tp, meta, where)
     if origin is Literal:
@@ -305,6 +334,8 @@ def _coerce(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
         return value
     if origin is list:
         return _coerce_list(value, get_args(tp)[0], meta, where)
+    if not isinstance(tp, type):
+        raise TypeError(f"unsupported config type {tp!r} at {where}")
     return _check_range(_coerce_scalar(value, tp, where), meta, where)
 
 
@@ -330,7 +361,7 @@ def _coerce_union(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
 
 def _coerce_list(value: Any, item_tp: Any, meta: dict[str, Any], where: str) -> list[Any]:
     if not isinstance(value, list):
-        raise ConfigError(f"{where}: must be a list of {item_tp.__name__}; got {value!r}")
+        raise ConfigError(f"{where}: must be a list of {getattr(item_tp, '__name__', item_tp)}; got {value!r}")
     if "length" in meta and len(value) != meta["length"]:
         raise ConfigError(f"{where}: must have {meta['length']} items; got {value!r}")
     return [_coerce(v, item_tp, meta, f"{where}[{i}]") for i, v in enumerate(value)]

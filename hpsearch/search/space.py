@@ -1,0 +1,246 @@
+"""Tree-structured search spaces: a small YAML language compiled to define-by-run suggestions.
+
+A space file maps config keys (`section.field`) to nodes:
+
+    params:
+      model.z_dim: {int: [50, 300]}                     # int range (optional step, log)
+      train.g_lr: {float: [1.0e-4, 1.0e-3], log: true}  # float range
+      model.g_kernels: {per_layer: {int: [3, 5]}}       # one suggestion per block
+      model.d_cond:                                     # categorical ...
+        choice: [projection, concat, hidden_concat]
+        when:                                           # ... with branch-only parameters
+          hidden_concat:
+            model.d_hidden_layer: {int: [1, 2]}
+      train.loss: hinge                                 # a fixed value
+
+Parameter names are the field names (`z_dim`, `d_hidden_layer`), per-layer ones get the
+block index (`g_kernels_0`), so they read well in the dashboard and in reports. Every node
+is checked against the config field it sets when the file is loaded.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+
+from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict
+from hpsearch.errors import ConfigError
+
+_RANGE_KEYS = {"int": {"int", "step", "log"}, "float": {"float", "step", "log"}}
+
+
+@dataclass
+class Node:
+    """One parameter of the space.
+
+    Attributes:
+        section, key: the config field it sets.
+        kind: "int", "float", "choice" or "fixed".
+        low, high, step, log: for ranges.
+        choices: for "choice"; `value` for "fixed".
+        per_layer: suggest one value per block (the field becomes a list).
+        when: for "choice": child nodes that exist only under one choice.
+    """
+
+    section: str
+    key: str
+    kind: str
+    low: float = 0
+    high: float = 0
+    step: float | None = None
+    log: bool = False
+    choices: list[Any] = field(default_factory=list)
+    value: Any = None
+    per_layer: bool = False
+    when: dict[Any, list[Node]] = field(default_factory=dict)
+
+    def names(self, n_blocks: int) -> list[str]:
+        """The Optuna parameter names of this node."""
+        return [f"{self.key}_{i}" for i in range(n_blocks)] if self.per_layer else [self.key]
+
+    def suggest_one(self, trial: optuna.Trial, name: str) -> Any:
+        if self.kind == "int":
+            return trial.suggest_int(name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        if self.kind == "float":
+            return trial.suggest_float(name, self.low, self.high, step=self.step, log=self.log)
+        return trial.suggest_categorical(name, self.choices)
+
+
+@dataclass
+class SearchSpace:
+    """A loaded space: nodes in file order; `suggest` turns a trial into a validated RunConfig."""
+
+    path: Path
+    nodes: list[Node]
+    text: str  # the file's content, for the study's fingerprint
+
+    @property
+    def fingerprint(self) -> str:
+        """Hash of the space definition: a study may only be resumed with the same space."""
+        return hashlib.sha256(json.dumps(_describe(self.nodes), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def suggest(self, trial: optuna.Trial, base: dict[str, Any], n_blocks: int) -> RunConfig:
+        """Ask `trial` for every active parameter and return the validated config.
+
+        Raises:
+            ConfigError: the combination is invalid for the model (names the parameters).
+        """
+        raw = copy.deepcopy(base)
+        for node in self.nodes:
+            _apply(node, trial, raw, n_blocks)
+        return from_dict(raw, f"{self.path} (trial {getattr(trial, 'number', '?')}: {trial.params})")
+
+    def check(self, base: dict[str, Any], n_blocks: int) -> None:
+        """Validate every branch at its extremes against `base`, so bad ranges fail at load time."""
+        defaults: dict[str, Any] = {}
+        for node, _ in _walk(self.nodes, []):
+            for name in node.names(n_blocks):
+                defaults.setdefault(name, node.low if node.kind in ("int", "float") else
+                                    (node.choices[0] if node.kind == "choice" else None))
+        for node, conditions in _walk(self.nodes, []):
+            extremes = [node.low, node.high] if node.kind in ("int", "float") else node.choices
+            for value in extremes if node.kind != "fixed" else [None]:
+                params = {**defaults, **dict(conditions), **{n: value for n in node.names(n_blocks)}}
+                try:
+                    self.suggest(optuna.trial.FixedTrial(params), base, n_blocks)  # type: ignore[arg-type]
+                except ConfigError as exc:
+                    where = f"params.{node.section}.{node.key}"
+                    raise ConfigError(f"{self.path}: {where}: value {value!r} (with {dict(conditions) or 'defaults'})"
+                                      f" gives an invalid config: {str(exc).split(': ', 2)[-1]}") from exc
+
+
+def load_space(path: str | Path) -> SearchSpace:
+    """Read and check a search-space YAML.
+
+    Raises:
+        ConfigError: missing file, bad YAML, unknown config key, malformed node, or a value
+            the config field does not accept; the message names the file and the path in it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: search space file not found")
+    text = path.read_text()
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
+        raise ConfigError(f"{path}: top level must be a mapping with a `params` mapping (and optional `description`)")
+    unknown = set(raw) - {"params", "description"}
+    if unknown:
+        raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; allowed: description, params")
+    nodes = _parse_params(raw["params"], path, "params")
+    _check_unique(nodes, path)
+    return SearchSpace(path, nodes, text)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _parse_params(body: Any, path: Path, where: str) -> list[Node]:
+    if not isinstance(body, dict):
+        raise ConfigError(f"{path}: {where}: must be a mapping of section.field to a node; got {body!r}")
+    return [_parse_node(str(k), v, path, f"{where}.{k}") for k, v in body.items()]
+
+
+def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
+    section, _, key = target.partition(".")
+    if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+        raise ConfigError(f"{path}: {where}: {target!r} is not a config key (section.field with a section in "
+                          f"{sorted(SECTIONS)} and one of its fields)")
+    per_layer = isinstance(spec, dict) and "per_layer" in spec
+    if per_layer:
+        if key not in PER_LAYER_FIELDS or set(spec) != {"per_layer"}:
+            raise ConfigError(f"{path}: {where}: per_layer is only for {', '.join(PER_LAYER_FIELDS)} and takes one node")
+        spec = spec["per_layer"]
+    node = _parse_kind(section, key, spec, path, where)
+    node.per_layer = per_layer
+    if per_layer and (node.kind == "fixed" or node.when):
+        raise ConfigError(f"{path}: {where}: per_layer needs a range or a choice without `when`")
+    return node
+
+
+def _parse_kind(section: str, key: str, spec: Any, path: Path, where: str) -> Node:
+    cls = SECTIONS[section]
+    if not isinstance(spec, dict):
+        return Node(section, key, "fixed", value=coerce_field(cls, key, spec, f"{path}: {where}"))
+    kinds = {"int", "float", "choice"} & set(spec)
+    if len(kinds) != 1:
+        raise ConfigError(f"{path}: {where}: a node has exactly one of int, float, choice (or is a plain value); "
+                          f"got keys {sorted(spec)}")
+    kind = kinds.pop()
+    if kind == "choice":
+        return _parse_choice(section, key, spec, path, where)
+    extra = set(spec) - _RANGE_KEYS[kind]
+    bounds = spec[kind]
+    if extra or not isinstance(bounds, list) or len(bounds) != 2:
+        raise ConfigError(f"{path}: {where}: {kind} range is {{{kind}: [low, high], step: s, log: bool}}; got {spec!r}")
+    low, high = (coerce_field(cls, key, b, f"{path}: {where}.{kind}[{i}]") for i, b in enumerate(bounds))
+    if kind == "int" and not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
+        raise ConfigError(f"{path}: {where}: int range bounds must be integers; got {bounds!r}")
+    if not low <= high:
+        raise ConfigError(f"{path}: {where}: `low <= high` must hold, but got (low={low}, high={high})")
+    log, step = spec.get("log", False), spec.get("step")
+    if not isinstance(log, bool) or (log and (low <= 0 or step is not None)):
+        raise ConfigError(f"{path}: {where}: log must be true/false, needs low > 0 and no step; got {spec!r}")
+    return Node(section, key, kind, low=low, high=high, step=step, log=log)
+
+
+def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, where: str) -> Node:
+    choices = spec["choice"]
+    if set(spec) - {"choice", "when"} or not isinstance(choices, list) or not choices:
+        raise ConfigError(f"{path}: {where}: choice is {{choice: [a, b, ...], when: {{a: {{...}}}}}}; got {spec!r}")
+    cls = SECTIONS[section]
+    choices = [coerce_field(cls, key, c, f"{path}: {where}.choice[{i}]") for i, c in enumerate(choices)]
+    when: dict[Any, list[Node]] = {}
+    for value, body in (spec.get("when") or {}).items():
+        if value not in choices:
+            raise ConfigError(f"{path}: {where}.when.{value}: not one of the choices {choices}")
+        when[value] = _parse_params(body, path, f"{where}.when.{value}")
+    return Node(section, key, "choice", choices=choices, when=when)
+
+
+def _check_unique(nodes: list[Node], path: Path) -> None:
+    """A name may repeat only in different branches with the same definition (Optuna's rule)."""
+    seen: dict[str, Node] = {}
+    for node, _ in _walk(nodes, []):
+        other = seen.setdefault(node.key, node)
+        if other is not node and _describe([other]) != _describe([node]):
+            raise ConfigError(f"{path}: params: {node.section}.{node.key} is defined twice with different ranges")
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def _apply(node: Node, trial: optuna.Trial, raw: dict[str, Any], n_blocks: int) -> None:
+    section = raw.setdefault(node.section, {})
+    if node.kind == "fixed":
+        section[node.key] = copy.deepcopy(node.value)
+        return
+    values = [node.suggest_one(trial, name) for name in node.names(n_blocks)]
+    section[node.key] = values if node.per_layer else values[0]
+    for child in node.when.get(values[0], []) if node.kind == "choice" else []:
+        _apply(child, trial, raw, n_blocks)
+
+
+def _walk(nodes: list[Node], conditions: list[tuple[str, Any]]) -> list[tuple[Node, list[tuple[str, Any]]]]:
+    """Every node with the (choice name, value) conditions under which it exists."""
+    out = []
+    for node in nodes:
+        out.append((node, conditions))
+        for value, children in node.when.items():
+            out.extend(_walk(children, [*conditions, (node.key, value)]))
+    return out
+
+
+def _describe(nodes: list[Node]) -> list[Any]:
+    return [{**{k: v for k, v in dataclasses.asdict(n).items() if k != "when"},
+             "when": {str(k): _describe(v) for k, v in n.when.items()}} for n in nodes]
