@@ -21,7 +21,10 @@ from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import class_labels, generate, load_generator
-from hpsearch.training import resolve_device, train
+from hpsearch.search.status import export_trial, study_summary
+from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search.worker import launch_workers, run_worker, set_threads_from_env
+from hpsearch.training import EvalCallback, resolve_device, train
 
 _logger = logging.getLogger("hpsearch")
 
@@ -50,11 +53,11 @@ def _run_train(args: argparse.Namespace) -> int:
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
     per_class = cfg.train.grid_per_class
-    callbacks: list[Callable[[int, nn.Module], dict[str, float] | None]] = []
+    callbacks: list[EvalCallback] = []
     if cfg.metrics.enabled:
         callbacks.append(Evaluator(cfg, dataset, device, data_dir / "cache"))
 
-    def write_grid(step: int, gen: nn.Module) -> None:  # the grid is small; metrics use their own batch
+    def write_grid(step: int, gen: nn.Module, record: object) -> None:  # small; metrics use their own batch
         labels = class_labels(dataset.num_classes, per_class, device)
         images = generate(gen, labels, cfg.model.z_dim, seed=cfg.train.seed)
         save_grid(images, per_class, out / "samples" / f"step_{step:07d}.png", scale=2)
@@ -120,10 +123,76 @@ def _run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_study_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", type=Path, help="study YAML (see studies/)")
+    p.add_argument("--storage", help="database URL (default: the study's, else sqlite:///runs/<study>/study.db)")
+
+
+def _add_run(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--gpus", help="comma-separated GPU ids; one worker per GPU (times --per-gpu)")
+    p.add_argument("--per-gpu", type=int, default=1, help="workers per GPU (default 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    loaded = load_study_config(args.study, args.storage)
+    if args.workers < 1 or args.per_gpu < 1 or (args.n_trials is not None and args.n_trials < 1):
+        raise ConfigError("--workers, --per-gpu and --n-trials must be at least 1")
+    open_study(loaded, create=True)  # create once (and enqueue) before the workers start
+    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
+    if args.workers == 1 and not gpus:
+        run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials)
+        code = 0
+    else:
+        code = launch_workers(args.study, loaded.storage_url, args.workers, gpus, args.per_gpu, args.n_trials,
+                              args.data_dir)
+    print(study_summary(loaded))
+    return code
+
+
+def _add_worker(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+
+
+def _run_worker(args: argparse.Namespace) -> int:
+    set_threads_from_env()
+    loaded = load_study_config(args.study, args.storage)
+    run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials)
+    return 0
+
+
+def _run_status(args: argparse.Namespace) -> int:
+    print(study_summary(load_study_config(args.study, args.storage)))
+    return 0
+
+
+def _add_export(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--trial", default="best", help="trial number or 'best' (default best)")
+    p.add_argument("--out", type=Path, required=True, help="folder for config.yaml and checkpoint.pt")
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    path = export_trial(load_study_config(args.study, args.storage), args.trial, args.out)
+    _logger.info("exported to %s (hpsearch sample %s --out samples.png)", args.out, path)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
     "eval": ("evaluate a checkpoint's generator: FID, class FID, accuracy, MS-SSIM", _add_eval, _run_eval),
+    "run": ("create or resume a study and run its workers", _add_run, _run_run),
+    "worker": ("run one worker of a study (for launch scripts on other machines)", _add_worker, _run_worker),
+    "status": ("trials by state, the best trial and the running ones", _add_study_args, _run_status),
+    "export": ("copy a trial's config and checkpoint out, ready for `hpsearch sample`", _add_export, _run_export),
 }
 
 

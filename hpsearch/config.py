@@ -31,7 +31,7 @@ IMAGE_SIZES = (16, 32, 64)
 MAX_SLOPE = 0.3
 
 
-def _f(default: Any, **meta: Any) -> Any:
+def option(default: Any, **meta: Any) -> Any:
     """A dataclass field with validation metadata (ge, gt, le, lt, choices, length)."""
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=meta)
@@ -53,9 +53,9 @@ class DataConfig:
     """
 
     name: DatasetName = "digits"
-    image_size: int = _f(32, choices=IMAGE_SIZES)
+    image_size: int = option(32, choices=IMAGE_SIZES)
     root: str | None = None
-    channels: int = _f(3, choices=(1, 3))
+    channels: int = option(3, choices=(1, 3))
     hflip: bool = False
     download: bool = True
 
@@ -89,20 +89,20 @@ class ModelConfig:
     """
 
     generator: GeneratorName = "dcgan"
-    z_dim: int = _f(128, ge=1, le=1024)
-    dense_channels: int = _f(256, ge=1, le=2048)
-    g_width: float = _f(1.0, gt=0.0, le=4.0)
-    g_kernels: int | list[int] = _f(4, choices=KERNEL_SIZES)
-    g_slopes: float | list[float] = _f(0.0, ge=0.0, le=MAX_SLOPE)
+    z_dim: int = option(128, ge=1, le=1024)
+    dense_channels: int = option(256, ge=1, le=2048)
+    g_width: float = option(1.0, gt=0.0, le=4.0)
+    g_kernels: int | list[int] = option(4, choices=KERNEL_SIZES)
+    g_slopes: float | list[float] = option(0.0, ge=0.0, le=MAX_SLOPE)
     g_cond: GeneratorConditioning = "cbn_linear"
-    g_hidden_layer: int = _f(1, ge=0, le=4)
-    embed_dim: int = _f(32, ge=1, le=1024)
+    g_hidden_layer: int = option(1, ge=0, le=4)
+    embed_dim: int = option(32, ge=1, le=1024)
     g_spectral_norm: bool = False
-    d_width: float = _f(1.0, gt=0.0, le=4.0)
-    d_kernels: int | list[int] = _f(4, choices=KERNEL_SIZES)
-    d_slopes: float | list[float] = _f(0.2, ge=0.0, le=MAX_SLOPE)
+    d_width: float = option(1.0, gt=0.0, le=4.0)
+    d_kernels: int | list[int] = option(4, choices=KERNEL_SIZES)
+    d_slopes: float | list[float] = option(0.2, ge=0.0, le=MAX_SLOPE)
     d_cond: DiscriminatorConditioning = "projection"
-    d_hidden_layer: int = _f(1, ge=1, le=3)
+    d_hidden_layer: int = option(1, ge=1, le=3)
     d_spectral_norm: bool = True
 
 
@@ -131,26 +131,26 @@ class TrainConfig:
         grid_per_class: samples per class row in the sample grid.
     """
 
-    steps: int = _f(2000, ge=1)
-    batch_size: int = _f(64, ge=1, le=8192)
-    n_dis: int = _f(1, ge=1, le=20)
-    g_lr: float = _f(2e-4, gt=0.0, le=1.0)
-    d_lr: float = _f(2e-4, gt=0.0, le=1.0)
-    g_betas: list[float] = _f([0.0, 0.9], ge=0.0, lt=1.0, length=2)
-    d_betas: list[float] = _f([0.0, 0.9], ge=0.0, lt=1.0, length=2)
+    steps: int = option(2000, ge=1)
+    batch_size: int = option(64, ge=1, le=8192)
+    n_dis: int = option(1, ge=1, le=20)
+    g_lr: float = option(2e-4, gt=0.0, le=1.0)
+    d_lr: float = option(2e-4, gt=0.0, le=1.0)
+    g_betas: list[float] = option([0.0, 0.9], ge=0.0, lt=1.0, length=2)
+    d_betas: list[float] = option([0.0, 0.9], ge=0.0, lt=1.0, length=2)
     loss: LossName = "hinge"
-    real_label: float = _f(0.9, gt=0.0, le=1.0)
-    gp_weight: float = _f(10.0, ge=0.0)
-    acgan_weight: float = _f(1.0, ge=0.0)
+    real_label: float = option(0.9, gt=0.0, le=1.0)
+    gp_weight: float = option(10.0, ge=0.0)
+    acgan_weight: float = option(1.0, ge=0.0)
     ema: bool = True
-    ema_decay: float = _f(0.999, ge=0.0, lt=1.0)
-    seed: int = _f(0, ge=0)
+    ema_decay: float = option(0.999, ge=0.0, lt=1.0)
+    seed: int = option(0, ge=0)
     amp: bool = True
     channels_last: bool = True
-    log_every: int = _f(50, ge=1)
-    eval_every: int = _f(500, ge=1)
-    checkpoint_every: int = _f(500, ge=1)
-    grid_per_class: int = _f(8, ge=1, le=64)
+    log_every: int = option(50, ge=1)
+    eval_every: int = option(500, ge=1)
+    checkpoint_every: int = option(500, ge=1)
+    grid_per_class: int = option(8, ge=1, le=64)
 
 
 @dataclass
@@ -172,10 +172,10 @@ class MetricsConfig:
     enabled: bool = True
     features: FeatureExtractorName = "domain"
     inception_weights: str | None = None
-    samples: int = _f(1000, ge=2, le=200_000)
-    real_samples: int = _f(10_000, ge=2)
-    msssim_pairs: int = _f(50, ge=1, le=10_000)
-    classifier_steps: int = _f(1000, ge=1)
+    samples: int = option(1000, ge=2, le=200_000)
+    real_samples: int = option(10_000, ge=2)
+    msssim_pairs: int = option(50, ge=1, le=10_000)
+    classifier_steps: int = option(1000, ge=1)
 
 
 @dataclass

@@ -37,7 +37,9 @@ CONFIG_NAME = "config.yaml"
 RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class"}
 RESUMABLE_SECTIONS = {"metrics"}  # what is measured does not change the trajectory
 
-EvalCallback = Callable[[int, nn.Module], "Mapping[str, float] | None"]
+# Called as cb(step, sampling_generator, record): `record` is the log line so far (losses,
+# gradient norms, results of earlier callbacks); what a callback returns is added to it.
+EvalCallback = Callable[[int, nn.Module, Mapping[str, Any]], "Mapping[str, float] | None"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -219,8 +221,9 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
 
     Args:
         resume: continue from `out_dir/checkpoint.pt` when it exists.
-        on_eval: called as `cb(step, sampling_generator)` every `eval_every` steps and at
-            the end; returned metrics go into the metrics log. A callback may raise to stop.
+        on_eval: called as `cb(step, sampling_generator, record)` every `eval_every` steps
+            and at the end; returned metrics go into the metrics log. A callback may raise
+            to stop (a search prunes this way).
         progress: show a progress bar.
 
     Raises:
@@ -267,7 +270,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         if do_eval:
             record.update(grad_norms.flush())  # mean and max since the last evaluation
             for callback in on_eval:
-                record.update(callback(state.step, state.sampling_generator) or {})
+                record.update(callback(state.step, state.sampling_generator, record) or {})
         bar.set_postfix({k: f"{v:.3g}" for k, v in record.items() if isinstance(v, float)})
         _append_log(out_dir / METRICS_LOG, record)
         if do_ckpt:

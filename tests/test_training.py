@@ -86,7 +86,7 @@ def test_nan_loss_raises_training_diverged_naming_step_and_loss(tmp_path: Path) 
     dataset = random_dataset()
     cfg = tiny_config(train={"steps": 10, "ema": False, "log_every": 4, "eval_every": 2, "checkpoint_every": 100})
 
-    def poison(step: int, gen: torch.nn.Module) -> None:
+    def poison(step: int, gen: torch.nn.Module, record: object) -> None:
         if step == 2:
             with torch.no_grad():
                 gen.to_rgb.weight.fill_(float("nan"))
@@ -100,7 +100,7 @@ def test_eval_callbacks_and_metrics_log(tmp_path: Path) -> None:
     dataset = random_dataset()
     cfg = tiny_config(train={"steps": 4, "log_every": 2, "eval_every": 2, "checkpoint_every": 4})
     calls: list[int] = []
-    train(cfg, dataset, tmp_path, CPU, on_eval=[lambda s, g: calls.append(s) or {"score": float(s)}], progress=False)
+    train(cfg, dataset, tmp_path, CPU, on_eval=[lambda s, g, r: calls.append(s) or {"score": float(s)}], progress=False)
     assert calls == [2, 4]
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4] and records[1]["score"] == 4.0

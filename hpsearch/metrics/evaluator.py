@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -64,7 +66,7 @@ class Evaluator:
         self.fid = FeatureFID(int(self.extractor.num_features), self.device)
         self.reference = self._reference(extractor_id)
 
-    def __call__(self, step: int, generator: nn.Module) -> dict[str, float]:
+    def __call__(self, step: int, generator: nn.Module, record: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Evaluate `generator` (the training loop's evaluation callback)."""
         start = time.perf_counter()
         labels = class_labels(self.dataset.num_classes, self.per_class, self.device)

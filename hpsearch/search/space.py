@@ -159,7 +159,8 @@ def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
     per_layer = isinstance(spec, dict) and "per_layer" in spec
     if per_layer:
         if key not in PER_LAYER_FIELDS or set(spec) != {"per_layer"}:
-            raise ConfigError(f"{path}: {where}: per_layer is only for {', '.join(PER_LAYER_FIELDS)} and takes one node")
+            raise ConfigError(f"{path}: {where}: per_layer is only for {', '.join(PER_LAYER_FIELDS)} "
+                              "and takes one node")
         spec = spec["per_layer"]
     node = _parse_kind(section, key, spec, path, where)
     node.per_layer = per_layer

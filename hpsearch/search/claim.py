@@ -1,0 +1,54 @@
+"""A study-wide lock around "is the study done? then start a trial", so workers never overshoot.
+
+Without it, K workers that all see N-1 finished trials would all start one. PostgreSQL
+gives an advisory lock that spans machines; SQLite lives on one machine, where a file
+lock next to the database does the same.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+from pathlib import Path
+from typing import IO, Any
+
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+
+class ClaimLock:
+    """Exclusive, cross-process lock named after the study; `acquire` blocks, `release` is idempotent.
+
+    Args:
+        url: the storage URL (the same database every worker uses).
+        study: the study name.
+    """
+
+    def __init__(self, url: str, study: str) -> None:
+        digest = hashlib.sha256(f"hpsearch:{study}".encode()).digest()
+        self.key = int.from_bytes(digest[:8], "big", signed=True)
+        self.path = Path(f"{url.removeprefix('sqlite:///')}.{study}.claim") if url.startswith("sqlite") else None
+        self.engine = None if self.path else sqlalchemy.create_engine(url, poolclass=NullPool)
+        self._file: IO[str] | None = None
+        self._conn: Any = None
+
+    def acquire(self) -> ClaimLock:
+        if self.path is not None:
+            self._file = open(self.path, "w")  # noqa: SIM115 - held until release
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+        else:
+            assert self.engine is not None
+            self._conn = self.engine.connect()
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        return self
+
+    def release(self) -> None:
+        """Release (a worker does so as soon as its trial exists); safe to call twice."""
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+        if self._conn is not None:
+            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self._conn.close()
+            self._conn = None

@@ -1,0 +1,240 @@
+"""Study configs (YAML), and the storage, sampler and pruner they describe."""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+import sqlalchemy.exc
+import yaml
+
+from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option
+from hpsearch.errors import ConfigError
+from hpsearch.search.space import SearchSpace, load_space
+
+_logger = logging.getLogger(__name__)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass
+class SamplerConfig:
+    """TPE (the paper's Bayesian optimization), random, or GP for comparison."""
+
+    name: Literal["tpe", "random", "gp"] = "tpe"
+    n_startup_trials: int = option(8, ge=0)
+    multivariate: bool = True
+    group: bool = True  # needed for multivariate TPE on a conditional space
+    constant_liar: bool = True  # parallel workers do not all sample the same point
+    seed: int | None = None
+
+
+@dataclass
+class PrunerConfig:
+    """Hyperband over training steps (min/max resource from the evaluation schedule), median, or none."""
+
+    name: Literal["hyperband", "median", "none"] = "hyperband"
+    reduction_factor: int = option(3, ge=2)
+    n_startup_trials: int = option(4, ge=0)  # median: trials before pruning starts
+    n_warmup_evals: int = option(1, ge=0)  # median: evaluations of a trial before it can be pruned
+
+
+@dataclass
+class StopConfig:
+    """When the study is done: a number of finished trials, a time, or both (first reached)."""
+
+    n_trials: int | None = option(20, ge=1)
+    timeout_s: float | None = option(None, gt=0)
+
+
+@dataclass
+class StudyConfig:
+    """A study file.
+
+    Attributes:
+        study: the study's name in the storage.
+        space: search-space YAML, relative to the study file.
+        objective: `class_fid` (the paper's) or `fid`, minimized.
+        base: run config sections (data, model, train, metrics) every trial starts from.
+        sampler, pruner, stop: the search.
+        storage: database URL (default sqlite:///runs/<study>/study.db).
+        artifacts: artifact folder shared by workers (default runs/<study>/artifacts).
+        runs_dir: per-trial run folders (default runs/<study>/trials).
+        heartbeat_s: worker heartbeat; a trial silent for 2× this is failed and retried.
+        max_retry: retries of a trial whose worker died.
+        enqueue: parameter sets to try first, e.g. the paper's best configuration.
+    """
+
+    study: str = ""
+    space: str = ""
+    objective: Literal["class_fid", "fid"] = "class_fid"
+    base: dict[str, Any] = field(default_factory=dict)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
+    storage: str | None = None
+    artifacts: str | None = None
+    runs_dir: str | None = None
+    heartbeat_s: int = option(30, ge=1)
+    max_retry: int = option(2, ge=0)
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LoadedStudy:
+    """A validated study file with its space and base run config."""
+
+    path: Path
+    cfg: StudyConfig
+    space: SearchSpace
+    base: RunConfig
+
+    @property
+    def n_blocks(self) -> int:
+        return num_blocks(self.base.data.image_size)
+
+    @property
+    def storage_url(self) -> str:
+        return self.cfg.storage or f"sqlite:///runs/{self.cfg.study}/study.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.cfg.artifacts or f"runs/{self.cfg.study}/artifacts")
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.cfg.runs_dir or f"runs/{self.cfg.study}/trials")
+
+
+def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStudy:
+    """Read and check a study YAML (and its space, against the base config).
+
+    Raises:
+        ConfigError: naming the file, the key and what is allowed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: study file not found")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
+    if not _NAME.match(cfg.study):
+        raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "
+                          f"'.' or '-'); got {cfg.study!r}")
+    if not cfg.space:
+        raise ConfigError(f"{path}: space: required (a search-space YAML, relative to the study file)")
+    if storage:
+        cfg.storage = storage
+    base = from_dict(cfg.base, f"{path}: base")
+    space = load_space(path.parent / cfg.space)
+    space.check(cfg.base, num_blocks(base.data.image_size))
+    for i, params in enumerate(cfg.enqueue):
+        _check_enqueued(space, cfg.base, num_blocks(base.data.image_size), params, f"{path}: enqueue[{i}]")
+    return LoadedStudy(path, cfg, space, base)
+
+
+def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],
+                    where: str) -> None:
+    try:
+        space.suggest(optuna.trial.FixedTrial(params), base, n_blocks)  # type: ignore[arg-type]
+    except ValueError as exc:  # FixedTrial: a parameter the space needs is missing
+        raise ConfigError(f"{where}: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {str(exc).split(': ', 2)[-1]}") from exc
+
+
+def make_sampler(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
+    """The configured sampler (TPE options are passed explicitly: Optuna 5 changed defaults)."""
+    if cfg.name == "random":
+        return optuna.samplers.RandomSampler(seed=cfg.seed)
+    if cfg.name == "gp":
+        return optuna.samplers.GPSampler(seed=cfg.seed, n_startup_trials=cfg.n_startup_trials)
+    with warnings.catch_warnings():  # `group` is marked experimental
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(n_startup_trials=cfg.n_startup_trials, multivariate=cfg.multivariate,
+                                          group=cfg.group and cfg.multivariate, constant_liar=cfg.constant_liar,
+                                          seed=cfg.seed)
+
+
+def make_pruner(cfg: PrunerConfig, train_steps: int, eval_every: int) -> optuna.pruners.BasePruner:
+    """Hyperband's resource is the training step at which a trial reports (one per evaluation)."""
+    if cfg.name == "none":
+        return optuna.pruners.NopPruner()
+    if cfg.name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
+                                           n_warmup_steps=cfg.n_warmup_evals * eval_every)
+    return optuna.pruners.HyperbandPruner(min_resource=min(eval_every, train_steps), max_resource=train_steps,
+                                          reduction_factor=cfg.reduction_factor)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, for logs and errors."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+
+
+def make_storage(loaded: LoadedStudy, retry: bool = True) -> optuna.storages.RDBStorage:
+    """RDB storage with heartbeats and retry of stale trials; the same code for SQLite and PostgreSQL.
+
+    Raises:
+        ConfigError: the database cannot be reached (the URL is shown with its password masked).
+    """
+    url = loaded.storage_url
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}
+    else:
+        engine_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    try:
+        with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Optuna 5: the stale-trial callback replaces the deprecated RetryFailedTrialCallback.
+            callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=loaded.cfg.max_retry)
+                        if retry else None)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
+                                              heartbeat_interval=loaded.cfg.heartbeat_s,
+                                              grace_period=2 * loaded.cfg.heartbeat_s,
+                                              heartbeat_stale_trial_callback=callback)
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
+        raise ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(exc).__name__}: "
+                          f"{mask_url(str(exc).splitlines()[0])})") from exc
+
+
+def open_study(loaded: LoadedStudy, create: bool = False) -> optuna.Study:
+    """Load the study (creating it and its enqueued trials when `create`).
+
+    A stored study remembers its space fingerprint and objective; resuming with another
+    space or objective is refused instead of mixing incomparable trials.
+    """
+    storage = make_storage(loaded)
+    base = loaded.base.train
+    kwargs = {"study_name": loaded.cfg.study, "storage": storage, "sampler": make_sampler(loaded.cfg.sampler),
+              "pruner": make_pruner(loaded.cfg.pruner, base.steps, base.eval_every)}
+    if create:
+        study = optuna.create_study(direction="minimize", load_if_exists=True, **kwargs)  # type: ignore[arg-type]
+    else:
+        try:
+            study = optuna.load_study(**kwargs)  # type: ignore[arg-type]
+        except KeyError as exc:
+            raise ConfigError(f"study {loaded.cfg.study!r} not found in {mask_url(loaded.storage_url)}; "
+                              "create it with `hpsearch run`") from exc
+    expected = {"space_fingerprint": loaded.space.fingerprint, "objective": loaded.cfg.objective,
+                "base": loaded.base.to_dict()}
+    stored = {k: study.user_attrs.get(k) for k in expected}
+    if all(v is None for v in stored.values()):
+        for key, value in expected.items():
+            study.set_user_attr(key, value)
+        for params in loaded.cfg.enqueue:
+            study.enqueue_trial(params, skip_if_exists=True)
+    else:
+        changed = [k for k in expected if stored[k] != expected[k]]
+        if changed:
+            raise ConfigError(f"{loaded.path}: study {loaded.cfg.study!r} exists in {mask_url(loaded.storage_url)} "
+                              f"with a different {', '.join(changed)}; use a new study name to search a changed "
+                              "space, objective or base config")
+    return study

@@ -1,0 +1,76 @@
+"""A whole study on CPU: values, intermediate values, user attributes and artifacts in the storage."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.artifacts import get_all_artifact_meta
+from optuna.trial import TrialState
+
+from hpsearch.cli import main
+from hpsearch.search.study import load_study_config, open_study
+from tests.search.helpers import write_study
+
+EVAL_KEYS = {"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_mean", "grad_norm_g_max", "grad_norm_d_mean",
+             "grad_norm_d_max", "loss_d", "loss_g", "step"}
+
+
+@pytest.fixture
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.getbasetemp() / "search-data"  # shared: the classifier trains once
+
+
+def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    study_path = write_study(tmp_path)
+    assert main(["run", str(study_path), "--data-dir", str(data_dir), "--device", "cpu"]) == 0
+    assert "6 trials" in capsys.readouterr().out
+
+    study = open_study(load_study_config(study_path))
+    trials = study.get_trials()
+    assert len(trials) == 6 and sorted(t.number for t in trials) == list(range(6))
+    states = [t.state for t in trials]
+    assert TrialState.FAIL not in states and TrialState.RUNNING not in states
+    bad = trials[2]  # the enqueued learning rate of 1
+    assert bad.params["g_lr"] == 1.0 and bad.state == TrialState.PRUNED
+    assert "failure" in bad.user_attrs or len(bad.intermediate_values) < 3  # diverged, or cut short
+
+    for t in [t for t in trials if t.state == TrialState.COMPLETE]:
+        assert sorted(t.intermediate_values) == [20, 40, 60]
+        assert t.value == min(t.intermediate_values.values())  # best over the evaluations
+        attrs = t.user_attrs
+        expected = {"config", "evals", "wall_s", "device", "seed", "run_dir", "grids", "checkpoint_artifact"}
+        assert expected <= attrs.keys()
+        assert attrs["config"]["model"]["g_cond"] == t.params["g_cond"]
+        assert [e["step"] for e in attrs["evals"]] == [20, 40, 60]
+        assert all(EVAL_KEYS <= e.keys() for e in attrs["evals"])
+        assert [e["class_fid"] for e in attrs["evals"]] == [t.intermediate_values[s] for s in (20, 40, 60)]
+        metas = {m.artifact_id: m for m in get_all_artifact_meta(t, storage=study._storage)}  # noqa: SLF001
+        assert set(attrs["grids"].values()) | {attrs["checkpoint_artifact"]} == set(metas)
+        assert all(metas[a].mimetype == "image/png" for a in attrs["grids"].values())
+        assert all((tmp_path / "artifacts" / a).is_file() for a in metas)
+
+    # A second `run` with more trials resumes the same study.
+    assert main(["run", str(study_path), "--data-dir", str(data_dir), "--device", "cpu", "--n-trials", "7"]) == 0
+    assert len(optuna.load_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'study.db'}").trials) == 7
+
+    # Export the best trial and sample from it.
+    out = tmp_path / "best"
+    assert main(["export", str(study_path), "--out", str(out)]) == 0
+    assert main(["sample", str(out / "checkpoint.pt"), "--per-class", "2", "--out", str(tmp_path / "b.png")]) == 0
+    assert (out / "config.yaml").is_file() and os.path.getsize(tmp_path / "b.png") > 0
+
+
+def test_bad_study_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_study(tmp_path, name="../escape")
+    assert main(["run", str(path)]) == 2
+    assert "study: must be 1-100 letters" in capsys.readouterr().err
+    path = write_study(tmp_path, enqueue=[{"z_dim": 12}])
+    assert main(["run", str(path)]) == 2
+    assert "enqueue[0]" in capsys.readouterr().err
+    path = write_study(tmp_path, storage="postgresql+psycopg2://user:s3cret@127.0.0.1:1/nope")
+    assert main(["status", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be opened" in err and "s3cret" not in err and "user:***@" in err

@@ -1,0 +1,101 @@
+"""Many workers on one study: exact trial counts on PostgreSQL and SQLite; crash recovery by heartbeat."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from tests.search.helpers import GOOD, write_study
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker(study_path: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HPSEARCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "hpsearch.cli", "worker", str(study_path), "--device", "cpu",
+                             "--data-dir", str(data_dir), *extra], env=env, cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _warm_cache(study_path: Path, data_dir: Path) -> None:
+    """Train the shared domain classifier once first, so the workers' timing is about trials."""
+    proc = _worker(study_path, data_dir, "--n-trials", "1")
+    assert proc.wait(timeout=300) == 0, proc.stdout.read() if proc.stdout else ""
+
+
+def _check_exact(storage: str, name: str, n: int) -> None:
+    study = optuna.load_study(study_name=name, storage=storage)
+    trials = study.get_trials()
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == n, [(t.number, t.state) for t in trials]
+    assert len({t.number for t in trials}) == len(trials)
+    assert not [t for t in trials if t.state in (TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)]
+
+
+@pytest.mark.slow
+def test_three_postgres_workers_finish_exactly_the_requested_trials(tmp_path: Path, postgres_url: str,
+                                                                    study_name: str) -> None:
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[])
+    _warm_cache(path, tmp_path / "data")
+    procs = [_worker(path, tmp_path / "data", "--n-trials", "7") for _ in range(3)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert not any("Traceback" in o or "Error" in o for o in outputs), outputs
+    _check_exact(postgres_url, study_name, 7)
+
+
+@pytest.mark.slow
+def test_two_sqlite_workers_finish_without_database_locked(tmp_path: Path, study_name: str) -> None:
+    path = write_study(tmp_path, name=study_name, enqueue=[])
+    _warm_cache(path, tmp_path / "data")
+    procs = [_worker(path, tmp_path / "data", "--n-trials", "5") for _ in range(2)]
+    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert not any("database is locked" in o for o in outputs)
+    _check_exact(f"sqlite:///{tmp_path / 'study.db'}", study_name, 5)
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_checkpoint(
+        tmp_path: Path, postgres_url: str, study_name: str) -> None:
+    # Long trials, evaluated and checkpointed every 100 steps; heartbeat every 2 s, stale after 4 s.
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[GOOD],
+                       base={"data": {"name": "digits", "image_size": 16},
+                             "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
+                             "train": {"steps": 2000, "batch_size": 16, "eval_every": 100, "log_every": 50,
+                                       "checkpoint_every": 100, "ema": False},
+                             "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5,
+                                         "real_samples": 500}})
+    victim = _worker(path, tmp_path / "data", "--n-trials", "1")
+    run_dir = tmp_path / "trials" / "trial_00000"
+    deadline = time.monotonic() + 300
+    while not (run_dir / "checkpoint.pt").exists():  # wait for a checkpoint mid-trial
+        assert victim.poll() is None and time.monotonic() < deadline, "worker ended before checkpointing"
+        time.sleep(0.5)
+    time.sleep(1.0)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < killed_at < 2000
+
+    time.sleep(5)  # past the grace period: the next worker fails the stale trial and retries it
+    rescuer = _worker(path, tmp_path / "data", "--n-trials", "1")
+    out = rescuer.communicate(timeout=600)[0]
+    assert rescuer.returncode == 0, out
+    trials = optuna.load_study(study_name=study_name, storage=postgres_url).get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
+    retry = trials[1]
+    assert retry.system_attrs["failed_trial"] == 0 and retry.params == trials[0].params
+    # Resumed from the checkpoint: its first report is the evaluation after it (a restart would report 100).
+    assert min(retry.intermediate_values) == killed_at + 100
+    assert max(trials[0].intermediate_values) >= killed_at
+    assert retry.user_attrs["run_dir"] == str(run_dir)
