@@ -225,7 +225,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     source = str(path) if path is not None else "<defaults>"
     raw: dict[str, Any] = {}
     if path is not None:
-        raw = _read_yaml(Path(path))
+        raw = read_yaml(Path(path))
     for item in overrides or []:
         _apply_override(raw, item)
     return from_dict(raw, source)
@@ -247,9 +247,10 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
     return cfg
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: Path, kind: str = "config") -> Any:
+    """Parse a YAML file safely; a missing file or bad YAML is a one-line ConfigError naming it."""
     if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
+        raise ConfigError(f"{path}: {kind} file not found")
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

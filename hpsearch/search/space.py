@@ -29,9 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 
-from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict
+from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict, read_yaml
 from hpsearch.errors import ConfigError
 
 _RANGE_KEYS = {"int": {"int", "step", "log"}, "float": {"float", "step", "log"}}
@@ -125,13 +124,8 @@ def load_space(path: str | Path) -> SearchSpace:
             the config field does not accept; the message names the file and the path in it.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: search space file not found")
+    raw = read_yaml(path, "search space")
     text = path.read_text()
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
     if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
         raise ConfigError(f"{path}: top level must be a mapping with a `params` mapping (and optional `description`)")
     unknown = set(raw) - {"params", "description"}

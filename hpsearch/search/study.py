@@ -11,9 +11,8 @@ from typing import Any, Literal
 
 import optuna
 import sqlalchemy.exc
-import yaml
 
-from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option
+from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
 from hpsearch.search.space import SearchSpace, load_space
 
@@ -117,12 +116,7 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
         ConfigError: naming the file, the key and what is allowed.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: study file not found")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    raw = read_yaml(path, "study")
     cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
     if not _NAME.match(cfg.study):
         raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "

@@ -57,10 +57,13 @@ def test_three_postgres_workers_finish_exactly_the_requested_trials(tmp_path: Pa
 def test_two_sqlite_workers_finish_without_database_locked(tmp_path: Path, study_name: str) -> None:
     path = write_study(tmp_path, name=study_name, enqueue=[])
     _warm_cache(path, tmp_path / "data")
-    procs = [_worker(path, tmp_path / "data", "--n-trials", "5") for _ in range(2)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], outputs
-    assert not any("database is locked" in o for o in outputs)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(path), "--workers", "2", "--n-trials", "5",
+                          "--data-dir", str(tmp_path / "data")], env=env, cwd=ROOT, capture_output=True, text=True,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "database is locked" not in run.stdout + run.stderr
+    assert ": 5 trials:" in run.stdout  # the closing summary
     _check_exact(f"sqlite:///{tmp_path / 'study.db'}", study_name, 5)
 
 
