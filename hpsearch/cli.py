@@ -20,7 +20,7 @@ from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
-from hpsearch.sampling import class_labels, generate, load_generator
+from hpsearch.sampling import class_labels, generate, load_generator, save_class_grid
 from hpsearch.search.status import export_trial, study_summary
 from hpsearch.search.study import load_study_config, open_study
 from hpsearch.search.worker import launch_workers, run_worker, set_threads_from_env
@@ -58,10 +58,9 @@ def _run_train(args: argparse.Namespace) -> int:
         callbacks.append(Evaluator(cfg, dataset, device, data_dir / "cache"))
 
     def write_grid(step: int, gen: nn.Module, record: object) -> None:  # small; metrics use their own batch
-        labels = class_labels(dataset.num_classes, per_class, device)
-        images = generate(gen, labels, cfg.model.z_dim, seed=cfg.train.seed)
-        save_grid(images, per_class, out / "samples" / f"step_{step:07d}.png", scale=2)
-        save_grid(images, per_class, out / "samples.png", scale=2)
+        path = out / "samples" / f"step_{step:07d}.png"
+        save_class_grid(gen, dataset.num_classes, per_class, cfg.model.z_dim, cfg.train.seed, device, path)
+        atomic_write(out / "samples.png", lambda fh: fh.write(path.read_bytes()))  # the latest grid
 
     try:
         train(cfg, dataset, out, device, resume=args.resume, on_eval=[*callbacks, write_grid])

@@ -11,7 +11,7 @@ from torch import nn
 from hpsearch.checkpoint import load_checkpoint
 from hpsearch.config import RunConfig, from_dict
 from hpsearch.errors import CheckpointError, ConfigError
-from hpsearch.images import to_uint8
+from hpsearch.images import save_grid, to_uint8
 from hpsearch.models import build_generator
 
 
@@ -36,6 +36,13 @@ def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, ba
         out.append(to_uint8(gen(z, chunk)))
     gen.train(was_training)
     return torch.cat(out)
+
+
+def save_class_grid(gen: nn.Module, num_classes: int, per_class: int, z_dim: int, seed: int,
+                    device: torch.device, path: Path) -> None:
+    """Write a PNG grid with one row of `per_class` samples per class (2× upscaled for viewing)."""
+    labels = class_labels(num_classes, per_class, device)
+    save_grid(generate(gen, labels, z_dim, seed=seed), per_class, path, scale=2)
 
 
 @dataclass

@@ -19,9 +19,8 @@ from torch import nn
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import TrainingDiverged
-from hpsearch.images import save_grid
 from hpsearch.metrics import Evaluator
-from hpsearch.sampling import class_labels, generate
+from hpsearch.sampling import save_class_grid
 from hpsearch.search.study import LoadedStudy
 from hpsearch.training import train
 
@@ -119,9 +118,9 @@ class _Reporter:
         return metrics
 
     def _upload_grid(self, step: int, generator: nn.Module) -> None:
-        labels = class_labels(self.evaluator.dataset.num_classes, GRID_PER_CLASS, self.evaluator.device)
         path = self.run_dir / "samples" / f"step_{step:07d}.png"
-        save_grid(generate(generator, labels, self.z_dim, seed=self.seed), GRID_PER_CLASS, path, scale=2)
+        save_class_grid(generator, self.evaluator.dataset.num_classes, GRID_PER_CLASS, self.z_dim, self.seed,
+                        self.evaluator.device, path)
         artifact = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=self.trial,
                                    mimetype="image/png")
         self.grids[str(step)] = artifact
