@@ -15,11 +15,13 @@ from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import from_dict, load_config
+from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
+from hpsearch.reports import build_report
 from hpsearch.sampling import class_labels, generate, load_generator, save_class_grid
 from hpsearch.search.status import export_trial, study_summary
 from hpsearch.search.study import load_study_config, open_study
@@ -184,6 +186,43 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--out", type=Path, help="report folder (default reports/<study>)")
+    p.add_argument("--top", type=int, default=5, help="trials in the top table, with their sample grids (default 5)")
+    p.add_argument("--no-png", action="store_true", help="skip the static PNG of the parallel coordinates")
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    if not 1 <= args.top <= 1000:
+        raise ConfigError(f"--top: must be in 1..1000; got {args.top}")
+    loaded = load_study_config(args.study, args.storage)
+    report = build_report(loaded, args.out or Path("reports") / loaded.cfg.study, args.top, png=not args.no_png)
+    for note in report.notes:
+        _logger.warning("%s", note)
+    print(report.out / "index.html")
+    return 0
+
+
+def _add_dashboard(p: argparse.ArgumentParser) -> None:
+    p.add_argument("study", type=Path, nargs="?", help="study YAML: its storage and artifact folder")
+    p.add_argument("--storage", help="database URL (instead of, or overriding, the study's)")
+    p.add_argument("--artifacts", type=Path, help="artifact folder (default: the study's)")
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    if args.study is None and args.storage is None:
+        raise ConfigError("dashboard: give a study YAML or --storage URL")
+    storage, artifacts = args.storage, args.artifacts
+    if args.study is not None:
+        loaded = load_study_config(args.study, args.storage)
+        storage, artifacts = loaded.storage_url, artifacts or loaded.artifacts_dir
+    serve_dashboard(storage, artifacts, args.host, args.port)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
@@ -192,6 +231,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "worker": ("run one worker of a study (for launch scripts on other machines)", _add_worker, _run_worker),
     "status": ("trials by state, the best trial and the running ones", _add_study_args, _run_status),
     "export": ("copy a trial's config and checkpoint out, ready for `hpsearch sample`", _add_export, _run_export),
+    "report": ("write a study's report: parallel coordinates, importances, curves, samples", _add_report, _run_report),
+    "dashboard": ("serve optuna-dashboard on a study, with its sample grids and checkpoints", _add_dashboard,
+                  _run_dashboard),
 }
 
 

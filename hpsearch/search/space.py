@@ -97,6 +97,18 @@ class SearchSpace:
             _apply(node, trial, raw, n_blocks)
         return from_dict(raw, f"{self.path} (trial {getattr(trial, 'number', '?')}: {trial.params})")
 
+    def parameters(self, n_blocks: int) -> list[tuple[str, Node, bool]]:
+        """Every Optuna parameter the space can suggest, once, in file order: (name, node, conditional).
+
+        A name under several branches (e.g. `embed_dim` under each conditioning that embeds)
+        is listed at its first place.
+        """
+        found: dict[str, tuple[str, Node, bool]] = {}
+        for node, conditions in _walk(self.nodes, []):
+            for name in node.names(n_blocks) if node.kind != "fixed" else []:
+                found.setdefault(name, (name, node, bool(conditions)))
+        return list(found.values())
+
     def check(self, base: dict[str, Any], n_blocks: int) -> None:
         """Validate every branch at its extremes against `base`, so bad ranges fail at load time."""
         defaults: dict[str, Any] = {}

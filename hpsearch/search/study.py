@@ -172,15 +172,30 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def make_storage(loaded: LoadedStudy, retry: bool = True) -> optuna.storages.RDBStorage:
-    """RDB storage with heartbeats and retry of stale trials; the same code for SQLite and PostgreSQL.
+def make_storage(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> optuna.storages.RDBStorage:
+    """The study's storage, with heartbeats and (when `retry`) the retry of stale trials."""
+    return connect_storage(loaded.storage_url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry if retry else None,
+                           must_exist)
+
+
+def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | None = None,
+                    must_exist: bool = False) -> optuna.storages.RDBStorage:
+    """RDB storage; the same code for SQLite and PostgreSQL.
+
+    Args:
+        url: SQLAlchemy URL.
+        heartbeat_s: worker heartbeat (None for readers such as the dashboard and reports).
+        max_retry: retries of a trial whose heartbeat went stale (None: no retry callback).
+        must_exist: refuse to create a new SQLite file (readers of an existing study).
 
     Raises:
         ConfigError: the database cannot be reached (the URL is shown with its password masked).
     """
-    url = loaded.storage_url
     if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        path = Path(url.removeprefix("sqlite:///"))
+        if must_exist and not path.is_file():
+            raise ConfigError(f"storage {url}: no such SQLite file")
+        path.parent.mkdir(parents=True, exist_ok=True)
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}
     else:
         engine_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
@@ -188,11 +203,10 @@ def make_storage(loaded: LoadedStudy, retry: bool = True) -> optuna.storages.RDB
         with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # Optuna 5: the stale-trial callback replaces the deprecated RetryFailedTrialCallback.
-            callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=loaded.cfg.max_retry)
-                        if retry else None)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs,
-                                              heartbeat_interval=loaded.cfg.heartbeat_s,
-                                              grace_period=2 * loaded.cfg.heartbeat_s,
+            callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                        if max_retry is not None and heartbeat_s else None)
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                                              grace_period=2 * heartbeat_s if heartbeat_s else None,
                                               heartbeat_stale_trial_callback=callback)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
         raise ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(exc).__name__}: "
@@ -205,7 +219,7 @@ def open_study(loaded: LoadedStudy, create: bool = False) -> optuna.Study:
     A stored study remembers its space fingerprint and objective; resuming with another
     space or objective is refused instead of mixing incomparable trials.
     """
-    storage = make_storage(loaded)
+    storage = make_storage(loaded, must_exist=not create)
     base = loaded.base.train
     kwargs = {"study_name": loaded.cfg.study, "storage": storage, "sampler": make_sampler(loaded.cfg.sampler),
               "pruner": make_pruner(loaded.cfg.pruner, base.steps, base.eval_every)}

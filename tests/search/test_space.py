@@ -65,6 +65,15 @@ def test_paper_space_matches_tables_one_and_two() -> None:
     assert nodes["g_spectral_norm"].choices == [False, True] and nodes["loss"].value == "hinge"
 
 
+def test_parameters_lists_each_name_once_with_its_condition() -> None:
+    params = load_space(PAPER).parameters(n_blocks=3)  # 32x32
+    names = [name for name, _, _ in params]
+    assert len(names) == len(set(names)) == 2 + 4 * 3 + 2 + 3 + 2  # embed_dim appears under 5 branches
+    conditional = {name for name, _, cond in params if cond}
+    assert conditional == {"embed_dim", "g_hidden_layer", "d_hidden_layer"}
+    assert names[:3] == ["z_dim", "dense_channels", "g_kernels_0"]
+
+
 @pytest.mark.parametrize(
     ("params", "match"),
     [

@@ -1,0 +1,219 @@
+"""`hpsearch report`: a study → a static folder (index.html, plotly.min.js, CSV, grids) that opens offline."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.offline
+from optuna.artifacts import FileSystemArtifactStore, download_artifact
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import ConfigError
+from hpsearch.reports import figures
+from hpsearch.reports.parallel import parallel_coordinates
+from hpsearch.reports.table import METRICS, objective_of, param_axes, trials_table
+from hpsearch.search.study import LoadedStudy, mask_url, open_study
+
+_logger = logging.getLogger(__name__)
+PLOTLY_JS = "plotly.min.js"
+
+
+@dataclass
+class Report:
+    """What was written, for the caller and the tests.
+
+    Attributes:
+        out: the report folder (index.html inside).
+        figures: name → plotly figure, each a div of index.html with that id.
+        table: every finished trial (see `trials_table`); `top` is its first K completed rows.
+        notes: what could not be shown and why (shown in the page too).
+    """
+
+    out: Path
+    figures: dict[str, go.Figure]
+    table: pd.DataFrame
+    top: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = True) -> Report:
+    """Write the report of `loaded`'s study into `out` (replaced as a whole; nothing half-written).
+
+    Raises:
+        ConfigError: the study does not exist or has no finished trial yet.
+    """
+    study = open_study(loaded)
+    trials = study.get_trials(deepcopy=False)
+    axes = param_axes(loaded.space, loaded.n_blocks)
+    objective = loaded.cfg.objective
+    table = trials_table(trials, axes, objective)
+    if table.empty:
+        raise ConfigError(f"study {loaded.cfg.study!r} has no finished trial yet; nothing to report")
+    complete = table[table.state == "complete"].sort_values("objective")
+    best = int(complete.index[0]) if len(complete) else None
+    report = Report(out, {}, table, complete.head(top_k))
+    report.figures["parallel"] = parallel_coordinates(table, axes, objective, best)
+    importance, why = figures.importances(study)
+    if importance is not None:
+        report.figures["importances"] = importance
+    else:
+        report.notes.append(why)
+    report.figures["history"] = figures.history(study, objective)
+    report.figures["curves"] = figures.learning_curves(trials, objective, best)
+    runs = _monitored(trials, best, objective)
+    if runs:
+        report.figures["monitoring"] = figures.monitoring(runs)
+
+    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        grids = _download_grids(loaded, [t for t in trials if t.number in report.top.index], tmp, report.notes)
+        png = png and _write_png(report.figures["parallel"], tmp / "parallel_coordinates.png", report.notes)
+        report.top.to_csv(tmp / "top_trials.csv")
+        table.to_csv(tmp / "trials.csv")
+        (tmp / PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
+        page = _page(loaded, trials, report, [a.name for a in axes], grids, png)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    _logger.info("report of %d finished trials written to %s", len(table), out / "index.html")
+    return report
+
+
+def _monitored(trials: list[FrozenTrial], best: int | None, objective: str) -> list[tuple[str, FrozenTrial]]:
+    """The best trial and the worst failed or pruned one (a diverged trial first), as in Figure 7."""
+    by_number = {t.number: t for t in trials}
+    runs = [(f"best #{best}", by_number[best])] if best is not None else []
+    bad = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED) and t.user_attrs.get("evals")]
+    if bad:
+        worst = max(bad, key=lambda t: ("failure" in t.user_attrs, _nan_last(objective_of(t))))
+        runs.append((f"worst {worst.state.name.lower()} #{worst.number}", worst))
+    return runs
+
+
+def _nan_last(value: float) -> float:
+    return math.inf if math.isnan(value) else value
+
+
+def _download_grids(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path, notes: list[str]) -> dict[int, str]:
+    """Each trial's final sample grid, from the artifact store, into out/grids/."""
+    store = FileSystemArtifactStore(str(loaded.artifacts_dir)) if loaded.artifacts_dir.is_dir() else None
+    found = {}
+    for t in trials:
+        grids = t.user_attrs.get("grids", {})
+        if not grids or store is None:
+            notes.append(f"trial {t.number}: no sample grid in {loaded.artifacts_dir}")
+            continue
+        artifact = grids[max(grids, key=int)]
+        path = out / "grids" / f"trial_{t.number:05d}.png"
+        path.parent.mkdir(exist_ok=True)
+        try:
+            download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(path))
+        except (OSError, Exception) as exc:  # a missing file in the store is reported, not fatal
+            notes.append(f"trial {t.number}: sample grid {artifact} unavailable ({type(exc).__name__})")
+            continue
+        found[t.number] = f"grids/{path.name}"
+    return found
+
+
+def _write_png(fig: go.Figure, path: Path, notes: list[str]) -> bool:
+    """Static PNG through kaleido (headless Chromium); without a browser, the HTML alone and a note."""
+    for name in ("kaleido", "choreographer", "logistro"):  # they log every browser start at INFO
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        width = max(1400, 75 * fig.layout.meta["axes"])  # room for every axis's tick labels
+        fig.write_image(str(path), width=width, height=fig.layout.height, scale=1)
+        return True
+    except Exception as exc:  # kaleido missing, or it found no Chromium to drive
+        notes.append(f"parallel_coordinates.png not written: kaleido could not render it "
+                     f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                     "install Chromium for a static PNG")
+        return False
+
+
+def _page(loaded: LoadedStudy, trials: list[FrozenTrial], report: Report, params: list[str],
+          grids: dict[int, str], png: bool) -> str:
+    sections = [_header(loaded, trials, params)]
+    titles = {"parallel": "Configurations (Figure 8)", "importances": "Parameter importances",
+              "history": "Optimization history", "curves": "Learning curves",
+              "monitoring": "Monitoring of the best and the worst trial (Figure 7)"}
+    for name, fig in report.figures.items():
+        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=name, config={"displaylogo": False})
+        sections.append(f"<h2>{titles[name]}</h2>\n{div}")
+    if png:
+        sections.append('<p>Static image: <a href="parallel_coordinates.png">parallel_coordinates.png</a></p>')
+    sections.append(_top_table(report.top, params, grids))
+    if report.notes:
+        sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
+    title = f"hpsearch report: {html.escape(loaded.cfg.study)}"
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>\n'
+            f'<script src="{PLOTLY_JS}"></script>\n<style>{_CSS}</style></head>\n<body><h1>{title}</h1>\n'
+            + "\n".join(sections) + "\n</body></html>\n")
+
+
+def _header(loaded: LoadedStudy, trials: list[FrozenTrial], params: list[str]) -> str:
+    """What was searched, on what data, with which features, how many trials, and the compute."""
+    counts = {s: sum(t.state == s for t in trials) for s in TrialState}
+    base, cfg = loaded.base, loaded.cfg
+    wall = sum(t.user_attrs.get("wall_s", 0.0) for t in trials)
+    steps = sum(max(t.intermediate_values, default=0) for t in trials)
+    devices = sorted({str(t.user_attrs["device"]) for t in trials if "device" in t.user_attrs})
+    features = base.metrics.features + (" (domain classifier trained on the real data; FID not comparable "
+                                         "with Inception FID)" if base.metrics.features == "domain" else "")
+    rows = {
+        "searched": f"{loaded.space.path.name}: {len(params)} parameters ({', '.join(params)})",
+        "data": f"{base.data.name}, {base.data.image_size}×{base.data.image_size}, "
+                f"{base.data.channels} channel(s)",
+        "objective": f"{cfg.objective}, minimized; FID features: {features}",
+        "search": f"sampler {cfg.sampler.name}, pruner {cfg.pruner.name}, up to {base.train.steps} steps per trial, "
+                  f"evaluated every {base.train.eval_every}",
+        "trials": ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
+        "compute": f"{wall / 3600:.2f} h of trial wall time, {steps:,} training steps, on {', '.join(devices) or '?'}",
+        "storage": mask_url(loaded.storage_url),
+        "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+    body = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items())
+    return f'<table class="header">{body}</table>'
+
+
+def _top_table(top: pd.DataFrame, params: list[str], grids: dict[int, str]) -> str:
+    if top.empty:
+        return "<h2>Top trials</h2><p>No completed trial yet.</p>"
+    columns = ["objective", *params, *METRICS, "last_step", "wall_s"]
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in ["trial", "samples", *columns])
+    rows = []
+    for number, row in top.iterrows():
+        image = f'<img src="{grids[number]}" alt="trial {number} samples">' if number in grids else "n/a"
+        cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns)
+        rows.append(f"<tr><td>{number}</td><td>{image}</td>{cells}</tr>")
+    return (f"<h2>Top {len(top)} trials</h2><p>Also in <a href=\"top_trials.csv\">top_trials.csv</a> "
+            f"(all finished trials: <a href=\"trials.csv\">trials.csv</a>). Sample grids: one row per class, "
+            f"at the final evaluation.</p>\n<table class=\"top\"><tr>{head}</tr>{''.join(rows)}</table>")
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+table.header th { text-align: left; padding-right: 1em; vertical-align: top; }
+table.top { border-collapse: collapse; font-size: 0.85em; }
+table.top th, table.top td { border: 1px solid #ccc; padding: 3px 6px; }
+table.top img { image-rendering: pixelated; max-width: 220px; }
+"""

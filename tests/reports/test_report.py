@@ -1,0 +1,156 @@
+"""`hpsearch report` on a real tiny study: the figures' data, the table, the grids, the page, bad input."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+from PIL import Image
+
+from hpsearch.cli import main
+from hpsearch.reports import Report, build_report
+from hpsearch.reports.parallel import BEST_COLOR, NA
+from hpsearch.search.study import load_study_config, open_study
+from tests.search.helpers import write_study
+
+
+@pytest.fixture(scope="module")
+def built(tiny_study: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Report, list[optuna.trial.FrozenTrial]]:
+    loaded = load_study_config(tiny_study)
+    out = tmp_path_factory.mktemp("report") / "tiny"
+    report = build_report(loaded, out, top_k=5, png=False)
+    return report, open_study(loaded).get_trials()
+
+
+def test_parallel_coordinates_has_a_line_per_finished_trial_and_an_axis_per_parameter(built) -> None:
+    report, trials = built
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    (trace,) = report.figures["parallel"].data
+    assert trace.type == "parcoords" and len(trace.line.color) == len(finished) == 6
+    dims = {d.label: d for d in trace.dimensions}
+    params = ["z_dim", "g_kernels_0", "g_kernels_1", "g_cond", "g_hidden_layer", "d_cond", "g_lr"]
+    assert set(params) | {"trial", "state"} <= dims.keys()
+    numbers = list(dims["trial"].values)
+    by_number = {t.number: t for t in finished}
+    assert sorted(numbers) == sorted(by_number)
+
+    # The conditional parameter: trials that did not choose hidden_concat sit at the n/a position.
+    hidden = dims["g_hidden_layer"]
+    na = hidden.tickvals[list(hidden.ticktext).index(NA)]
+    for n, v in zip(numbers, hidden.values, strict=True):
+        has = "g_hidden_layer" in by_number[n].params
+        assert (v == na) != has and (not has or v == by_number[n].params["g_hidden_layer"])
+
+    # Categorical axes are labelled with the choice names; each trial sits at its choice.
+    g_cond = dims["g_cond"]
+    labels = dict(zip(g_cond.tickvals, g_cond.ticktext, strict=True))
+    assert set(labels.values()) == {"concat", "hidden_concat", "cbn_embedding", "cbn_linear"}
+    assert [labels[v] for v in g_cond.values] == [by_number[n].params["g_cond"] for n in numbers]
+
+    # Log range drawn in log10; pruned trials distinguishable on the state axis.
+    assert list(dims["g_lr"].values) == pytest.approx([math.log10(by_number[n].params["g_lr"]) for n in numbers])
+    states = dict(zip(dims["state"].tickvals, dims["state"].ticktext, strict=True))
+    assert [states[v] for v in dims["state"].values] == [by_number[n].state.name.lower() for n in numbers]
+
+    # The best trial is drawn last, in the colour beyond the objective's scale.
+    best = min((t for t in finished if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert numbers[-1] == best.number and trace.line.color[-1] == 1.0 and max(trace.line.color[:-1]) < 0.9
+    assert trace.line.colorscale[-1][1] == BEST_COLOR
+    assert f"best #{best.number}" in trace.line.colorbar.ticktext
+
+
+def test_importances_history_and_curves(built) -> None:
+    report, trials = built
+    (bars,) = report.figures["importances"].data
+    assert set(bars.y) <= {"z_dim", "g_kernels_0", "g_kernels_1", "g_cond", "g_hidden_layer", "d_cond", "g_lr"}
+    assert len(bars.y) >= 2
+    history_points = sum(len(tr.y) for tr in report.figures["history"].data if tr.mode == "markers")
+    assert history_points == sum(t.state == TrialState.COMPLETE for t in trials)
+    curves = {tr.name: tr for tr in report.figures["curves"].data}
+    reported = [t for t in trials if t.intermediate_values]
+    assert len(curves) == len(reported)
+    for t in reported:
+        tr = curves[f"trial {t.number} ({t.state.name.lower()})"]
+        assert list(tr.x) == sorted(t.intermediate_values)
+        assert (tr.line.dash == "dot") == (t.state == TrialState.PRUNED)
+    assert all(len(tr.x) == 3 for tr in curves.values() if tr.line.dash == "solid")
+    assert any(len(tr.x) < 3 for tr in curves.values() if tr.line.dash == "dot")  # cut short
+
+
+def test_monitoring_shows_the_best_and_the_worst_pruned_trial(built) -> None:
+    report, trials = built
+    fig = report.figures["monitoring"]
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles[:4] == ["FID", "class-averaged FID", "conditional accuracy", "MS-SSIM (within class)"]
+    assert "G gradient norm" in titles[4] and "D gradient norm" in titles[5]
+    groups = {tr.legendgroup for tr in fig.data}
+    best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert f"best #{best.number}" in groups and any(g.startswith("worst pruned #") for g in groups)
+    for tr in fig.data:  # each curve is the trial's stored evaluations
+        number = int(tr.legendgroup.split("#")[1])
+        evals = next(t for t in trials if t.number == number).user_attrs["evals"]
+        key = tr.name.split(": ")[1]
+        assert list(tr.x) == [e["step"] for e in evals if math.isfinite(e.get(key, math.nan))]
+        assert list(tr.y) == pytest.approx([e[key] for e in evals if math.isfinite(e.get(key, math.nan))])
+
+
+def test_top_table_csv_grids_and_offline_page(built) -> None:
+    report, trials = built
+    complete = sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    top = pd.read_csv(report.out / "top_trials.csv", index_col="trial")
+    assert list(top.index) == [t.number for t in complete][:5]
+    assert top["objective"].tolist() == pytest.approx([t.value for t in complete][:5])
+    assert {"g_cond", "d_cond", "fid", "class_fid", "cond_acc", "msssim"} <= set(top.columns)
+    assert len(pd.read_csv(report.out / "trials.csv")) == 6
+    for n in top.index:
+        with Image.open(report.out / "grids" / f"trial_{n:05d}.png") as grid:
+            assert grid.width > 16 and grid.height > 16
+    page = (report.out / "index.html").read_text()
+    for name in report.figures:
+        assert f'id="{name}"' in page
+    assert '<script src="plotly.min.js"></script>' in page and (report.out / "plotly.min.js").stat().st_size > 1e6
+    assert not re.search(r'<script[^>]+src="https?:', page)  # nothing fetched from the internet
+    assert "2 complete, 4 pruned" in page and "FID features: domain" in page
+    assert "7 parameters" in page and "training steps" in page
+    assert page.count('<img src="grids/trial_') == len(top)
+
+
+def test_png_is_written_or_its_absence_explained(tiny_study: Path, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import plotly.graph_objects as go
+
+    def no_browser(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Kaleido requires Google Chrome to be installed")
+
+    monkeypatch.setattr(go.Figure, "write_image", no_browser)
+    report = build_report(load_study_config(tiny_study), tmp_path / "r", png=True)
+    assert not (tmp_path / "r" / "parallel_coordinates.png").exists()
+    assert any("kaleido could not render" in n for n in report.notes)
+    assert "kaleido could not render" in (tmp_path / "r" / "index.html").read_text()
+
+
+def test_report_replaces_the_folder_whole(tiny_study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "stale.txt").write_text("from an older report")
+    assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 0
+    assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left
+
+
+def test_report_bad_input_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_study(tmp_path)
+    open_study(load_study_config(path), create=True)  # exists, but no trial has finished
+    assert main(["report", str(path), "--out", str(tmp_path / "r")]) == 2
+    assert "no finished trial yet" in capsys.readouterr().err and not (tmp_path / "r").exists()
+    assert main(["report", str(path), "--top", "0"]) == 2
+    assert "--top: must be in 1..1000" in capsys.readouterr().err
+    (tmp_path / "x").mkdir()
+    other = write_study(tmp_path / "x", name="missing", storage=f"sqlite:///{tmp_path / 'nothing.db'}")
+    assert main(["report", str(other)]) == 2
+    assert "no such SQLite file" in capsys.readouterr().err and not (tmp_path / "nothing.db").exists()
