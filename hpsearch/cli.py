@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+import torch
 from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
@@ -21,12 +22,20 @@ from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
+from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.reports import build_report
 from hpsearch.sampling import class_labels, generate, load_generator, save_class_grid
 from hpsearch.search.status import export_trial, study_summary
 from hpsearch.search.study import load_study_config, open_study
 from hpsearch.search.worker import launch_workers, run_worker, set_threads_from_env
 from hpsearch.training import EvalCallback, resolve_device, train
+from hpsearch.visualize import (
+    DEFAULT_QUERIES,
+    attention_maps,
+    save_attention_figure,
+    save_style_mixing_figure,
+    style_mixing,
+)
 
 _logger = logging.getLogger("hpsearch")
 
@@ -80,6 +89,8 @@ def _add_sample(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+    p.add_argument("--truncation", type=float, default=1.0,
+                   help="truncation ψ in (0, 1] for stylegan2: pull w toward its class mean (default 1: none)")
 
 
 def _run_sample(args: argparse.Namespace) -> int:
@@ -87,10 +98,12 @@ def _run_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: must end in .png (grid) or .npz (arrays)")
     if not 1 <= args.per_class <= 10_000:
         raise ConfigError(f"--per-class: must be in 1..10000; got {args.per_class}")
+    if not 0 < args.truncation <= 1:
+        raise ConfigError(f"--truncation: must be in (0, 1]; got {args.truncation}")
     device = resolve_device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     labels = class_labels(len(loaded.class_names), args.per_class, device)
-    images = generate(loaded.generator, labels, loaded.config.model.z_dim, seed=args.seed)
+    images = generate(loaded.generator, labels, loaded.config.model.z_dim, seed=args.seed, truncation=args.truncation)
     if args.out.suffix == ".png":
         save_grid(images, args.per_class, args.out)
     else:
@@ -186,6 +199,75 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_describe(p: argparse.ArgumentParser) -> None:
+    p.add_argument("configs", type=Path, nargs="+", help="run config YAML(s)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config value in every config (repeatable)")
+    p.add_argument("--classes", type=int, default=10, help="number of classes to build for (default 10)")
+
+
+def _run_describe(args: argparse.Namespace) -> int:
+    if not 1 <= args.classes <= 100_000:
+        raise ConfigError(f"--classes: must be in 1..100000; got {args.classes}")
+    print(f"{'config':<40} {'generator':<10} {'image':>7} {'G params':>12} {'D params':>12}")
+    for path in args.configs:
+        cfg = load_config(path, args.overrides)
+        size, channels = cfg.data.image_size, cfg.data.channels
+        counts = [trainable_parameters(build(cfg.model, size, channels, args.classes))
+                  for build in (build_generator, build_discriminator)]
+        print(f"{str(path):<40} {cfg.model.generator:<10} {f'{size}x{size}x{channels}':>7} "
+              f"{counts[0]:>12,} {counts[1]:>12,}")
+    return 0
+
+
+def _add_visualize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("kind", choices=["attention", "style-mixing"],
+                   help="attention: maps of query positions (sagan, or g_attention set); "
+                        "style-mixing: coarse styles by row, fine by column (stylegan2)")
+    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("--out", type=Path, required=True, help="output .png")
+    p.add_argument("--classes", help="attention: comma-separated classes, one image each (default 0,1)")
+    p.add_argument("--class", dest="label", type=int, default=0, help="style-mixing: the class (default 0)")
+    p.add_argument("--rows", type=int, default=4, help="style-mixing: row sources (default 4)")
+    p.add_argument("--cols", type=int, default=4, help="style-mixing: column sources (default 4)")
+    p.add_argument("--cutoff", type=int, help="style-mixing: styles taken from the row (default half)")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
+
+
+def _run_visualize(args: argparse.Namespace) -> int:
+    if args.out.suffix.lower() != ".png":
+        raise ConfigError(f"--out {args.out}: must end in .png")
+    if not (1 <= args.rows <= 16 and 1 <= args.cols <= 16):
+        raise ConfigError(f"--rows and --cols: must be in 1..16; got {args.rows}, {args.cols}")
+    device = resolve_device(args.device)
+    loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
+    k = len(loaded.class_names)
+    if args.kind == "attention":
+        classes = _class_list(args.classes or "0,1", k)
+        labels = torch.tensor(classes, device=device)
+        images, maps = attention_maps(loaded.generator, labels, loaded.config.model.z_dim, DEFAULT_QUERIES, args.seed)
+        save_attention_figure(images, maps, DEFAULT_QUERIES, args.out)
+    else:
+        if not 0 <= args.label < k:
+            raise ConfigError(f"--class: must be in 0..{k - 1}; got {args.label}")
+        images = style_mixing(loaded.generator, args.label, args.rows, args.cols, args.cutoff, args.seed)
+        save_style_mixing_figure(images, args.rows, args.cols, args.out)
+    _logger.info("wrote %s", args.out)
+    return 0
+
+
+def _class_list(text: str, num_classes: int) -> list[int]:
+    try:
+        classes = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError as exc:
+        raise ConfigError(f"--classes: comma-separated integers, e.g. 0,3; got {text!r}") from exc
+    if not classes or not all(0 <= c < num_classes for c in classes) or len(classes) > 16:
+        raise ConfigError(f"--classes: 1-16 classes in 0..{num_classes - 1}; got {text!r}")
+    return classes
+
+
 def _add_report(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--out", type=Path, help="report folder (default reports/<study>)")
@@ -231,6 +313,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "worker": ("run one worker of a study (for launch scripts on other machines)", _add_worker, _run_worker),
     "status": ("trials by state, the best trial and the running ones", _add_study_args, _run_status),
     "export": ("copy a trial's config and checkpoint out, ready for `hpsearch sample`", _add_export, _run_export),
+    "describe": ("print the parameter counts of configs' generator and discriminator", _add_describe,
+                 _run_describe),
+    "visualize": ("draw a generator's attention maps or style mixing from a checkpoint", _add_visualize,
+                  _run_visualize),
     "report": ("write a study's report: parallel coordinates, importances, curves, samples", _add_report, _run_report),
     "dashboard": ("serve optuna-dashboard on a study, with its sample grids and checkpoints", _add_dashboard,
                   _run_dashboard),

@@ -20,13 +20,14 @@ import yaml
 from hpsearch.errors import ConfigError
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
-GeneratorName = Literal["dcgan"]
+GeneratorName = Literal["dcgan", "sagan", "stylegan2"]
 GeneratorConditioning = Literal["concat", "hidden_concat", "cbn_embedding", "cbn_linear"]
 DiscriminatorConditioning = Literal["projection", "concat", "hidden_concat", "acgan"]
 LossName = Literal["hinge", "bce", "wgan_gp"]
 FeatureExtractorName = Literal["domain", "inception"]
 
 KERNEL_SIZES = (3, 4, 5)
+ATTENTION_RESOLUTIONS = (4, 8, 16, 32, 64)
 IMAGE_SIZES = (16, 32, 64)
 MAX_SLOPE = 0.3
 
@@ -68,7 +69,11 @@ class ModelConfig:
     with one value per up/down block; after loading they are always lists.
 
     Attributes:
-        generator: generator family.
+        generator: generator family: `dcgan` (Table I), `sagan` (Table I with spectral norm on
+            every layer of G and self-attention at `g_attention`), `stylegan2` (small: mapping
+            network, learned constant, modulated convolutions, noise, style mixing; the label
+            enters through the mapping network, so `g_cond` and the Table I fields
+            `g_kernels`, `g_slopes`, `g_hidden_layer` do not apply to it).
         z_dim: latent size (the paper searches 50–300).
         dense_channels: channels c0 of the 4×4 map after the dense layer (paper: 10–512).
         g_width: multiplier of the up-block channels (512, 256, 128 at width 1).
@@ -86,6 +91,14 @@ class ModelConfig:
         d_hidden_layer: for `hidden_concat`: after which down-block, before the next one
             (1..n_blocks-1).
         d_spectral_norm: spectral norm on every conv, linear and embedding of D.
+        g_attention: resolution after whose up-block G applies self-attention (8..image_size),
+            or "none"; `sagan` needs one. Ignored by `stylegan2`.
+        d_attention: resolution after whose down-block D applies self-attention
+            (4..image_size/2), or "none".
+        w_dim: `stylegan2`: size of the intermediate latent w (and of each style's input).
+        mapping_layers: `stylegan2`: depth of the mapping MLP.
+        style_mixing: `stylegan2`: probability that a training batch mixes two w at a random
+            layer (style-mixing regularization); 0 = never.
     """
 
     generator: GeneratorName = "dcgan"
@@ -104,6 +117,11 @@ class ModelConfig:
     d_cond: DiscriminatorConditioning = "projection"
     d_hidden_layer: int = option(1, ge=1, le=3)
     d_spectral_norm: bool = True
+    g_attention: int | Literal["none"] = option("none", choices=ATTENTION_RESOLUTIONS)
+    d_attention: int | Literal["none"] = option("none", choices=ATTENTION_RESOLUTIONS)
+    w_dim: int = option(256, ge=8, le=1024)
+    mapping_layers: int = option(4, ge=1, le=8)
+    style_mixing: float = option(0.9, ge=0.0, le=1.0)
 
 
 @dataclass
@@ -352,12 +370,13 @@ def _coerce_union(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
             return _coerce(value, option, meta, where)
         except ConfigError as exc:
             errors.append(exc)
-    # Report the error of the option that matches the value's shape (list vs scalar).
+    # Report the errors of the options that match the value's shape (list vs scalar).
     is_list = isinstance(value, list)
-    for option, err in zip(options, errors, strict=True):
-        if (get_origin(option) is list) == is_list:
-            raise err
-    raise errors[0]
+    matching = [err for option, err in zip(options, errors, strict=True) if (get_origin(option) is list) == is_list]
+    if len(matching) > 1:  # e.g. an int or the word "none"
+        reasons = [str(err).removeprefix(f"{where}: ").split("; got ")[0] for err in matching]
+        raise ConfigError(f"{where}: " + "; or ".join(reasons) + f"; got {value!r}")
+    raise (matching or errors)[0]
 
 
 def _coerce_list(value: Any, item_tp: Any, meta: dict[str, Any], where: str) -> list[Any]:
@@ -445,8 +464,25 @@ def _resolve(cfg: RunConfig, source: str) -> None:
             f"{source}: model.d_hidden_layer: must be in 1..{n - 1} at image_size "
             f"{cfg.data.image_size}; got {model.d_hidden_layer}"
         )
+    _check_attention(cfg, source)
     if cfg.data.name == "image_folder" and not cfg.data.root:
         raise ConfigError(f"{source}: data.root: required for data.name image_folder (a folder of class sub-folders)")
+
+
+def _check_attention(cfg: RunConfig, source: str) -> None:
+    """Attention resolutions must exist in the network: G's up-blocks make 8..size, D's down-blocks size/2..4."""
+    size, model = cfg.data.image_size, cfg.model
+    g_allowed = [r for r in ATTENTION_RESOLUTIONS if 8 <= r <= size]
+    d_allowed = [r for r in ATTENTION_RESOLUTIONS if 4 <= r <= size // 2]
+    if model.generator == "sagan" and model.g_attention == "none":
+        raise ConfigError(f"{source}: model.g_attention: generator sagan needs an attention resolution, one of "
+                          f"{g_allowed} at image_size {size}; got 'none'")
+    if model.g_attention != "none" and model.g_attention not in g_allowed:
+        raise ConfigError(f"{source}: model.g_attention: must be 'none' or one of {g_allowed} at image_size {size}; "
+                          f"got {model.g_attention}")
+    if model.d_attention != "none" and model.d_attention not in d_allowed:
+        raise ConfigError(f"{source}: model.d_attention: must be 'none' or one of {d_allowed} at image_size {size}; "
+                          f"got {model.d_attention}")
 
 
 def dump_config(cfg: RunConfig, path: Path) -> None:

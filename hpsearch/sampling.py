@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,19 +22,37 @@ def class_labels(num_classes: int, per_class: int, device: torch.device | str = 
 
 
 @torch.no_grad()
-def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, batch_size: int = 512) -> torch.Tensor:
+def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, batch_size: int = 512,
+             truncation: float = 1.0) -> torch.Tensor:
     """uint8 images (N, C, H, W) for `labels` (N,), in eval mode, reproducible for a seed.
 
     The generator is put in eval mode for sampling (batch norm uses its running
-    statistics) and restored to its previous mode afterwards.
+    statistics) and restored to its previous mode afterwards. The global RNG is forked
+    and seeded, so that noise drawn inside the generator (StyleGAN2's noise inputs) is
+    reproducible too and a training run's own random stream is left untouched.
+
+    Args:
+        truncation: ψ of the truncation trick (generators with a `truncation` argument,
+            i.e. stylegan2); 1 = none.
+
+    Raises:
+        ConfigError: truncation asked of a generator that has none.
     """
+    kwargs = {}
+    if truncation != 1.0:
+        if "truncation" not in inspect.signature(gen.forward).parameters:
+            raise ConfigError(f"truncation {truncation}: only stylegan2 generators have the truncation trick")
+        kwargs["truncation"] = truncation
     was_training = gen.training
     gen.eval()
-    rng = torch.Generator(device=labels.device).manual_seed(seed)
-    out = []
-    for chunk in labels.split(batch_size):
-        z = torch.randn(chunk.shape[0], z_dim, device=labels.device, generator=rng)
-        out.append(to_uint8(gen(z, chunk)))
+    devices = [labels.device] if labels.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        rng = torch.Generator(device=labels.device).manual_seed(seed)
+        out = []
+        for chunk in labels.split(batch_size):
+            z = torch.randn(chunk.shape[0], z_dim, device=labels.device, generator=rng)
+            out.append(to_uint8(gen(z, chunk, **kwargs)))
     gen.train(was_training)
     return torch.cat(out)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 # Transposed-conv (padding, output_padding) for stride 2 so that the output is exactly
@@ -36,3 +37,86 @@ def broadcast_concat(h: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
 def scaled(channels: tuple[int, ...], width: float) -> list[int]:
     """Channel counts times a width factor, at least 1 each."""
     return [max(1, round(c * width)) for c in channels]
+
+
+class SelfAttention(nn.Module):
+    """SAGAN's self-attention (Zhang et al., 2019): every position attends to every other.
+
+    f, g and h are 1×1 convolutions to C/8 channels; softmax(f(x)ᵀ g(x)) over positions
+    weights h(x), and a 1×1 convolution projects back to C. The result is added to the
+    input scaled by γ, which starts at 0 so that the block is the identity at first and
+    the network learns how much non-local evidence to use.
+
+    Args:
+        channels: C, the input and output channels.
+        use_sn: spectral norm on the four convolutions.
+    """
+
+    def __init__(self, channels: int, use_sn: bool) -> None:
+        super().__init__()
+        inner = max(1, channels // 8)
+        self.f = sn(nn.Conv2d(channels, inner, 1, bias=False), use_sn)  # queries
+        self.g = sn(nn.Conv2d(channels, inner, 1, bias=False), use_sn)  # keys
+        self.h = sn(nn.Conv2d(channels, inner, 1, bias=False), use_sn)  # values
+        self.out = sn(nn.Conv2d(inner, channels, 1, bias=False), use_sn)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, H, W) → (B, N, N), N = H·W: row i is query position i's weights over all positions."""
+        q = self.f(x).flatten(2)  # (B, C/8, N)
+        k = self.g(x).flatten(2)  # (B, C/8, N)
+        return torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # (B, N, N)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, height, width = x.shape
+        attn = self.attention(x)
+        v = self.h(x).flatten(2)  # (B, C/8, N)
+        o = torch.bmm(v, attn.transpose(1, 2)).view(b, -1, height, width)  # o_i = Σ_j attn_ij v_j
+        return x + self.gamma * self.out(o)
+
+
+class ModulatedConv2d(nn.Module):
+    """StyleGAN2's modulated convolution (Karras et al., 2020): a style scales the input channels.
+
+    The weight is w'_oik = w_oik · s_i with s = affine(style); with demodulation each output
+    channel's weight is divided by its norm, so that unit-variance inputs give unit-variance
+    outputs whatever the style (this replaces AdaIN's instance norm without its artefacts).
+    Computed as one grouped convolution over the batch.
+
+    Args:
+        c_in, c_out: channels.
+        kernel: odd kernel size (3 for the body, 1 for toRGB).
+        w_dim: size of the style vector w.
+        demodulate: normalize each output channel's weight (off for toRGB).
+    """
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, w_dim: int, demodulate: bool = True) -> None:
+        super().__init__()
+        self.c_out, self.kernel, self.demodulate = c_out, kernel, demodulate
+        self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
+        self.scale = (c_in * kernel * kernel) ** -0.5  # equalized learning rate
+        self.affine = nn.Linear(w_dim, c_in)
+        nn.init.ones_(self.affine.bias)  # styles start at 1: the plain convolution
+
+    def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        """x (B, C_in, H, W), w (B, w_dim) → (B, C_out, H, W)."""
+        b, c_in, height, width = x.shape
+        s = self.affine(w)  # (B, C_in)
+        weight = self.scale * self.weight[None] * s[:, None, :, None, None]  # (B, C_out, C_in, k, k)
+        if self.demodulate:
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
+        out = F.conv2d(x.reshape(1, b * c_in, height, width), weight.reshape(b * self.c_out, c_in, *weight.shape[3:]),
+                       padding=self.kernel // 2, groups=b)
+        return out.view(b, self.c_out, height, width)
+
+
+class NoiseInjection(nn.Module):
+    """Per-pixel Gaussian noise times a learned scale (0 at first), for stochastic detail."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strength = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        noise = torch.randn(x.shape[0], 1, x.shape[2], x.shape[3], device=x.device, dtype=x.dtype)
+        return x + self.strength * noise

@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import ConfigError
 from hpsearch.reports import figures
+from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, objective_of, param_axes, trials_table
 from hpsearch.search.study import LoadedStudy, mask_url, open_study
@@ -36,6 +37,8 @@ class Report:
         figures: name → plotly figure, each a div of index.html with that id.
         table: every finished trial (see `trials_table`); `top` is its first K completed rows.
         notes: what could not be shown and why (shown in the page too).
+        internals: (caption, relative path) of the attention-map and style-mixing figures of
+            the best trial of each generator family that has them.
     """
 
     out: Path
@@ -43,6 +46,7 @@ class Report:
     table: pd.DataFrame
     top: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    internals: list[tuple[str, str]] = field(default_factory=list)
 
 
 def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = True) -> Report:
@@ -78,6 +82,7 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     tmp.mkdir(parents=True)
     try:
         grids = _download_grids(loaded, [t for t in trials if t.number in report.top.index], tmp, report.notes)
+        report.internals = generator_figures(loaded, trials, tmp, report.notes)
         png = png and _write_png(report.figures["parallel"], tmp / "parallel_coordinates.png", report.notes)
         report.top.to_csv(tmp / "top_trials.csv")
         table.to_csv(tmp / "trials.csv")
@@ -156,6 +161,10 @@ def _page(loaded: LoadedStudy, trials: list[FrozenTrial], report: Report, params
     if png:
         sections.append('<p>Static image: <a href="parallel_coordinates.png">parallel_coordinates.png</a></p>')
     sections.append(_top_table(report.top, params, grids))
+    if report.internals:
+        sections.append("<h2>Inside the generators (the second paper's Figures 12 and 16)</h2>" + "".join(
+            f'<figure><img class="internals" src="{html.escape(src)}" alt="{html.escape(caption)}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>" for caption, src in report.internals))
     if report.notes:
         sections.append("<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in report.notes) + "</ul>")
     title = f"hpsearch report: {html.escape(loaded.cfg.study)}"

@@ -49,19 +49,27 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
         ConfigError: no such trial, or it has no checkpoint (pruned early, failed, running).
     """
     trial = _find(open_study(loaded), which)
-    run_dir = Path(trial.user_attrs.get("run_dir", ""))
     dest = out / CHECKPOINT_NAME
     out.mkdir(parents=True, exist_ok=True)
-    if (run_dir / CHECKPOINT_NAME).is_file():
-        shutil.copyfile(run_dir / CHECKPOINT_NAME, dest)
-    elif "checkpoint_artifact" in trial.user_attrs:
-        store = FileSystemArtifactStore(str(loaded.artifacts_dir))
-        artifact = trial.user_attrs["checkpoint_artifact"]
-        download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(dest))
-    else:
+    if not fetch_checkpoint(loaded, trial, dest):
         raise ConfigError(f"--trial {which}: trial {trial.number} ({trial.state.name.lower()}) has no checkpoint")
     dump_config(from_dict(trial.user_attrs["config"], f"trial {trial.number}"), out / "config.yaml")
     return dest
+
+
+def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> bool:
+    """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has it,
+    else from the artifact store. False when neither has it (e.g. a trial that failed early)."""
+    run_dir = trial.user_attrs.get("run_dir")
+    if run_dir and (Path(run_dir) / CHECKPOINT_NAME).is_file():
+        shutil.copyfile(Path(run_dir) / CHECKPOINT_NAME, dest)
+        return True
+    artifact = trial.user_attrs.get("checkpoint_artifact")
+    if artifact is None or not (loaded.artifacts_dir / artifact).is_file():
+        return False
+    store = FileSystemArtifactStore(str(loaded.artifacts_dir))
+    download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(dest))
+    return True
 
 
 def _find(study: optuna.Study, which: str) -> FrozenTrial:

@@ -1,0 +1,141 @@
+"""Looking inside generators: self-attention maps (Figure 12) and style mixing (Figure 16) of the second paper."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from PIL import Image, ImageDraw
+from torch import nn
+
+from hpsearch.errors import ConfigError
+from hpsearch.images import to_uint8
+from hpsearch.io import atomic_write
+from hpsearch.models.generators import StyleGAN2Generator
+
+# Query colours (as in Figure 12: a dot on the image, and its map tinted the same).
+COLORS = [(230, 40, 40), (40, 110, 230), (40, 180, 60), (240, 170, 20), (170, 60, 200), (20, 190, 190)]
+# Default query positions, as fractions of the attention map's height and width.
+DEFAULT_QUERIES = [(0.3, 0.3), (0.3, 0.7), (0.7, 0.3), (0.7, 0.7)]
+_CELL = 96  # pixels per tile in the output figures
+
+
+@torch.no_grad()
+def attention_maps(gen: nn.Module, labels: torch.Tensor, z_dim: int, queries: list[tuple[float, float]],
+                   seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generated images and, for each query position, its attention weights over all positions.
+
+    Returns:
+        images (B, C, H, W) uint8 and maps (B, Q, r, r) where r is the attention resolution;
+        each map sums to 1 (a row of the softmax).
+
+    Raises:
+        ConfigError: the generator has no self-attention.
+    """
+    attention = getattr(gen, "attention", None)
+    if attention is None:
+        raise ConfigError("the checkpoint's generator has no self-attention (model.g_attention is 'none'); "
+                          "train a sagan generator or set model.g_attention")
+    captured: list[torch.Tensor] = []
+    handle = attention.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
+    try:
+        with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            was_training = gen.training
+            gen.eval()
+            z = torch.randn(labels.shape[0], z_dim, device=labels.device)
+            images = to_uint8(gen(z, labels))
+            gen.train(was_training)
+    finally:
+        handle.remove()
+    features = captured[0]  # (B, C, r, r)
+    r = features.shape[-1]
+    weights = attention.attention(features)  # (B, N, N)
+    rows = [min(r - 1, int(qy * r)) * r + min(r - 1, int(qx * r)) for qy, qx in queries]
+    return images, weights[:, rows].view(labels.shape[0], len(queries), r, r)
+
+
+def save_attention_figure(images: torch.Tensor, maps: torch.Tensor, queries: list[tuple[float, float]],
+                          path: Path) -> None:
+    """One row per image: the image with coloured query dots, then each query's map (brighter = more)."""
+    b, q = maps.shape[:2]
+    sheet = Image.new("RGB", ((q + 1) * _CELL, b * _CELL), "white")
+    for i in range(b):
+        tile = _tile(images[i])
+        draw = ImageDraw.Draw(tile)
+        for k, (qy, qx) in enumerate(queries):
+            cx, cy = qx * _CELL, qy * _CELL
+            draw.ellipse([cx - 4, cy - 4, cx + 4, cy + 4], fill=COLORS[k % len(COLORS)], outline="white")
+        sheet.paste(tile, (0, i * _CELL))
+        for k in range(q):
+            m = maps[i, k]
+            m = (m - m.min()) / (m.max() - m.min() + 1e-12)  # normalized per map, as in Figure 12
+            color = torch.tensor(COLORS[k % len(COLORS)], dtype=torch.float32)
+            rgb = (m[..., None].cpu() * color).to(torch.uint8).numpy()  # (r, r, 3)
+            heat = Image.fromarray(rgb).resize((_CELL, _CELL), Image.Resampling.NEAREST)
+            sheet.paste(heat, ((k + 1) * _CELL, i * _CELL))
+    _save(sheet, path)
+
+
+@torch.no_grad()
+def style_mixing(gen: nn.Module, label: int, rows: int, cols: int, cutoff: int | None, seed: int = 0) -> torch.Tensor:
+    """Figure 16's grid as uint8 images ((rows+1)·(cols+1), C, H, W), row-major.
+
+    Cell (r, c) takes the first `cutoff` styles (coarse: the low resolutions) from row source
+    r and the rest (fine) from column source c; the first row and column show the sources
+    themselves, the top-left cell is blank. All images share one class and one noise draw.
+
+    Raises:
+        ConfigError: not a stylegan2 generator, or a cutoff outside 1..num_styles-1.
+    """
+    if not isinstance(gen, StyleGAN2Generator):
+        raise ConfigError("style mixing needs a stylegan2 generator; the checkpoint's is "
+                          f"{type(gen).__name__}")
+    cutoff = gen.num_styles // 2 if cutoff is None else cutoff
+    if not 1 <= cutoff < gen.num_styles:
+        raise ConfigError(f"--cutoff: must be in 1..{gen.num_styles - 1} (the generator has {gen.num_styles} "
+                          f"styles); got {cutoff}")
+    device = gen.const.device
+    g = torch.Generator(device=device).manual_seed(seed)
+    y_rows = torch.full((rows,), label, device=device)
+    y_cols = torch.full((cols,), label, device=device)
+    w_rows = gen.map(torch.randn(rows, gen.z_dim, device=device, generator=g), y_rows)  # (R, w_dim)
+    w_cols = gen.map(torch.randn(cols, gen.z_dim, device=device, generator=g), y_cols)  # (C, w_dim)
+    s = gen.num_styles
+    ws = [torch.zeros_like(w_cols[0]).expand(s, -1)]  # blank corner (replaced below)
+    ws += [w_cols[c].expand(s, -1) for c in range(cols)]
+    for r in range(rows):
+        ws.append(w_rows[r].expand(s, -1))
+        ws += [torch.cat([w_rows[r].expand(cutoff, -1), w_cols[c].expand(s - cutoff, -1)]) for c in range(cols)]
+    was_training = gen.training
+    gen.eval()
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        images = to_uint8(gen.synthesize(torch.stack(ws)))
+    gen.train(was_training)
+    images[0] = 255  # the blank corner
+    return images
+
+
+def save_style_mixing_figure(images: torch.Tensor, rows: int, cols: int, path: Path) -> None:
+    """Lay out `style_mixing`'s images with a gap after the source row and column."""
+    gap = 6
+    sheet = Image.new("RGB", ((cols + 1) * _CELL + gap, (rows + 1) * _CELL + gap), "white")
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols + 1)
+        sheet.paste(_tile(image), (c * _CELL + (gap if c else 0), r * _CELL + (gap if r else 0)))
+    _save(sheet, path)
+
+
+def _tile(image: torch.Tensor) -> Image.Image:
+    """One uint8 (C, H, W) image as an RGB tile of _CELL pixels (nearest: pixels stay visible)."""
+    array = image.permute(1, 2, 0).cpu().numpy()
+    pil = Image.fromarray(array[..., 0] if array.shape[2] == 1 else array).convert("RGB")
+    return pil.resize((_CELL, _CELL), Image.Resampling.NEAREST)
+
+
+def _save(sheet: Image.Image, path: Path) -> None:
+    if path.suffix.lower() != ".png":
+        raise ConfigError(f"--out {path}: must end in .png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda fh: sheet.save(fh, format="PNG"))
