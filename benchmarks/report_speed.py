@@ -1,7 +1,7 @@
 """Report generation time for a large study: `hpsearch report` on a synthetic 500-trial study.
 
 Builds a study of `--trials` trials in a temporary SQLite file, on the paper's space
-(`search_spaces/dogan2020.yaml`, 32×32: 25 parameters, 5 of them conditional) with the
+(`search_spaces/dogan2020.yaml`, 32×32: 21 parameters, 3 of them branch-only) with the
 cifar10 study's base config: parameters drawn at random, 6 evaluations per complete trial
 (stored `evals` with every monitored metric), a share pruned after 1 or 3 evaluations as
 Hyperband would, a few failed, and a small sample-grid artifact per evaluation. Then times

@@ -8,9 +8,14 @@ autocast and channels-last; the plain loop is fed the way one writes it by hand:
 `Dataset` that scales and flips per item, a `DataLoader` with worker processes and pinned
 memory, a host-to-device copy per batch, fp32, contiguous tensors.
 
+With `--families dcgan,sagan,stylegan2` it measures instead the hpsearch loop for each
+generator family (same discriminator, same data, alternating rounds; sagan with attention at
+the output resolution, stylegan2 with its defaults) and reports images/s and the ratio to dcgan.
+
 Usage:
     python benchmarks/train_throughput.py [--device auto] [--image-size 32] [--batch 64]
         [--width 1.0] [--steps 30] [--rounds 3] [--num-workers 2] [--json OUT.json]
+    python benchmarks/train_throughput.py --families dcgan,sagan,stylegan2 [same options]
 
 The data are random uint8 images of CIFAR-10's size (50,000 × 3 × 32 × 32 by default):
 throughput does not depend on their content, and nothing needs downloading.
@@ -51,11 +56,12 @@ class _PerItemDataset(Dataset):
         return x, self.labels[i]
 
 
-def _config(args: argparse.Namespace) -> RunConfig:
+def _config(args: argparse.Namespace, family: str = "dcgan") -> RunConfig:
+    extra = {"g_attention": args.image_size} if family == "sagan" else {}
     return from_dict({
         "data": {"name": "cifar10", "image_size": args.image_size, "hflip": True},
-        "model": {"g_width": args.width, "d_width": args.width, "dense_channels": 256, "z_dim": 128,
-                  "g_cond": "cbn_linear", "d_cond": "projection", "d_spectral_norm": True},
+        "model": {"generator": family, "g_width": args.width, "d_width": args.width, "dense_channels": 256,
+                  "z_dim": 128, "g_cond": "cbn_linear", "d_cond": "projection", "d_spectral_norm": True, **extra},
         "train": {"batch_size": args.batch, "loss": "hinge", "ema": False},
     }, "<benchmark>")
 
@@ -97,6 +103,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--families", help="comma-separated generator families to compare instead")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     device = resolve_device(args.device)
@@ -105,6 +112,9 @@ def main() -> None:
     shape = (args.images, 3, args.image_size, args.image_size)
     data = ImageDataset(torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
                         torch.randint(0, 10, (args.images,), generator=g), [str(i) for i in range(10)])
+    if args.families:
+        _families(args, data, device)
+        return
 
     objective = GANObjective(cfg.train)
     ours_state = build_state(cfg, data, device)
@@ -134,17 +144,55 @@ def main() -> None:
         for name, run in (("hpsearch", ours), ("dataloader", plain)):
             rates[name].append(args.batch * args.steps / _timed(run, args.steps, device))
     ours_med, plain_med = statistics.median(rates["hpsearch"]), statistics.median(rates["dataloader"])
-    machine = torch.cuda.get_device_name(device) if device.type == "cuda" else (
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+    machine = _machine(device)
     result = {"device": machine, "torch": torch.__version__, "image_size": args.image_size, "batch": args.batch,
               "width": args.width, "num_workers": args.num_workers, "steps_per_round": args.steps,
               "rounds": args.rounds, "hpsearch_img_s": rates["hpsearch"], "dataloader_img_s": rates["dataloader"],
               "ratio": ours_med / plain_med}
     print(f"| {machine} | {args.image_size} | {args.batch} | {args.width} | {args.num_workers} | "
           f"{ours_med:.0f} | {plain_med:.0f} | {ours_med / plain_med:.2f}x |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    _write(args.json, result)
+
+
+def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device) -> None:
+    """The hpsearch loop per generator family, rounds alternating between families."""
+    runs: dict[str, Callable[[int], None]] = {}
+    for family in [f.strip() for f in args.families.split(",") if f.strip()]:
+        cfg = _config(args, family)
+        state = build_state(cfg, data, device)
+        cl = device.type == "cuda" and cfg.train.channels_last
+        sampler = DeviceBatchSampler(data, args.batch, device, state.rng, hflip=True, channels_last=cl)
+        objective = GANObjective(cfg.train)
+
+        def run(steps: int, state=state, sampler=sampler, objective=objective, cfg=cfg) -> None:  # type: ignore[no-untyped-def]
+            for _ in range(steps):
+                train_step(state, objective, sampler.sample, cfg, 10)
+
+        run(args.warmup)
+        runs[family] = run
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(args.rounds):
+        for name, run in runs.items():
+            rates[name].append(args.batch * args.steps / _timed(run, args.steps, device))
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    first = next(iter(medians))
+    for name, rate in medians.items():
+        print(f"| {_machine(device)} | {name} | {args.image_size} | {args.batch} | {args.width} | {rate:.0f} | "
+              f"{rate / medians[first]:.2f}x |")
+    _write(args.json, {"device": _machine(device), "torch": torch.__version__, "image_size": args.image_size,
+                       "batch": args.batch, "width": args.width, "img_s": rates, "median_img_s": medians})
+
+
+def _machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def _write(path: Path | None, result: dict[str, object]) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ class ModulatedConv2d(nn.Module):
     The weight is w'_oik = w_oik · s_i with s = affine(style); with demodulation each output
     channel's weight is divided by its norm, so that unit-variance inputs give unit-variance
     outputs whatever the style (this replaces AdaIN's instance norm without its artefacts).
-    Computed as one grouped convolution over the batch.
+    Computed in the equivalent non-fused form (scale the input, convolve, scale the output).
 
     Args:
         c_in, c_out: channels.
@@ -100,14 +100,14 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
         """x (B, C_in, H, W), w (B, w_dim) → (B, C_out, H, W)."""
-        b, c_in, height, width = x.shape
         s = self.affine(w)  # (B, C_in)
-        weight = self.scale * self.weight[None] * s[:, None, :, None, None]  # (B, C_out, C_in, k, k)
-        if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4), keepdim=True) + 1e-8)
-        out = F.conv2d(x.reshape(1, b * c_in, height, width), weight.reshape(b * self.c_out, c_in, *weight.shape[3:]),
-                       padding=self.kernel // 2, groups=b)
-        return out.view(b, self.c_out, height, width)
+        # Scaling the input by s equals scaling the weight's input channels (StyleGAN2's non-fused
+        # form): one shared convolution instead of a (B, C_out, C_in, k, k) weight per sample.
+        out = F.conv2d(x * s[:, :, None, None], self.weight * self.scale, padding=self.kernel // 2)
+        if self.demodulate:  # d_o = 1 / ||w'_o||, with ||w'_o||² = Σ_i s_i² Σ_k (scale·w_oik)²
+            norms = s.pow(2) @ (self.scale**2 * self.weight.pow(2).sum(dim=(2, 3))).T  # (B, C_out)
+            out = out * torch.rsqrt(norms + 1e-8)[:, :, None, None]
+        return out
 
 
 class NoiseInjection(nn.Module):
