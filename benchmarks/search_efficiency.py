@@ -91,7 +91,8 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     loaded = load_study_config(_study_file(folder, "overhead", "tpe", "none", 10_000, 0, enqueue=True))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset = load_dataset(loaded.base.data, data_dir)
-    cfg = loaded.space.suggest(optuna.trial.FixedTrial(loaded.cfg.enqueue[0]), loaded.cfg.base, loaded.n_blocks)
+    fixed = optuna.trial.FixedTrial(loaded.cfg.enqueue[0])
+    cfg = loaded.space.suggest(fixed, loaded.cfg.base, loaded.n_blocks)  # type: ignore[arg-type]
     trial_s, direct_s = [], []
     for r in range(rounds):
         # The enqueued configuration runs once; later rounds repeat it with the same parameters.

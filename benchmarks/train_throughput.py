@@ -172,8 +172,8 @@ def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device
         runs[family] = run
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
-        for name, run in runs.items():
-            rates[name].append(args.batch * args.steps / _timed(run, args.steps, device))
+        for name, family_run in runs.items():
+            rates[name].append(args.batch * args.steps / _timed(family_run, args.steps, device))
     medians = {name: statistics.median(r) for name, r in rates.items()}
     first = next(iter(medians))
     for name, rate in medians.items():
