@@ -18,7 +18,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import from_dict, load_config
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import default_data_dir, load_dataset
-from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged
+from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
@@ -28,6 +28,7 @@ from hpsearch.sampling import class_labels, generate, load_generator, save_class
 from hpsearch.search.status import export_trial, study_summary
 from hpsearch.search.study import load_study_config, open_study
 from hpsearch.search.worker import launch_workers, run_worker, set_threads_from_env
+from hpsearch.stopping import GracefulStop
 from hpsearch.training import EvalCallback, resolve_device, train
 from hpsearch.visualize import (
     DEFAULT_QUERIES,
@@ -73,11 +74,15 @@ def _run_train(args: argparse.Namespace) -> int:
         save_class_grid(gen, dataset.num_classes, per_class, cfg.model.z_dim, cfg.train.seed, device, path)
         atomic_write(out / "samples.png", lambda fh: fh.write(path.read_bytes()))  # the latest grid
 
+    stop = GracefulStop().install()
     try:
-        train(cfg, dataset, out, device, resume=args.resume, on_eval=[*callbacks, write_grid])
+        train(cfg, dataset, out, device, resume=args.resume, on_eval=[*callbacks, write_grid], stop=stop)
     except TrainingDiverged as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)
         return 1
+    except TrainingInterrupted as exc:
+        print(f"hpsearch: {exc}; continue with: hpsearch train {args.config} --out {out} --resume", file=sys.stderr)
+        return 128 + (stop.signum or 0)
     _logger.info("done: %s, %s, %s", out / CHECKPOINT_NAME, out / "metrics.jsonl", out / "samples.png")
     return 0
 
@@ -159,7 +164,8 @@ def _run_run(args: argparse.Namespace) -> int:
     open_study(loaded, create=True)  # create once (and enqueue) before the workers start
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
     if args.workers == 1 and not gpus:
-        run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials)
+        run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials,
+                   stop=GracefulStop().install())
         code = 0
     else:
         code = launch_workers(args.study, loaded.storage_url, args.workers, gpus, args.per_gpu, args.n_trials,
@@ -178,7 +184,7 @@ def _add_worker(p: argparse.ArgumentParser) -> None:
 def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
     loaded = load_study_config(args.study, args.storage)
-    run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials)
+    run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials, stop=GracefulStop().install())
     return 0
 
 

@@ -33,3 +33,11 @@ class TrainingDiverged(HPSearchError):
         self.step = step
         self.loss_name = loss_name
         self.value = value
+
+
+class TrainingInterrupted(HPSearchError):
+    """Training stopped on request (SIGTERM/SIGINT) after writing a checkpoint at `step`."""
+
+    def __init__(self, step: int, checkpoint: str) -> None:
+        super().__init__(f"stopped on request at step {step}; checkpoint {checkpoint}")
+        self.step, self.checkpoint = step, checkpoint

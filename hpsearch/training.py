@@ -24,7 +24,7 @@ from tqdm import tqdm
 from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
-from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged
+from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
@@ -216,7 +216,8 @@ def train_step(state: TrainState, objective: GANObjective, batches: Callable[[],
 
 
 def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.device, *,
-          resume: bool = False, on_eval: Sequence[EvalCallback] = (), progress: bool = True) -> TrainState:
+          resume: bool = False, on_eval: Sequence[EvalCallback] = (), progress: bool = True,
+          stop: Callable[[], bool] | None = None) -> TrainState:
     """Train `cfg` on `dataset`, writing config, metrics log and checkpoints to `out_dir`.
 
     Args:
@@ -225,9 +226,12 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
             and at the end; returned metrics go into the metrics log. A callback may raise
             to stop (a search prunes this way).
         progress: show a progress bar.
+        stop: polled after every step; when it returns True the loop writes a checkpoint
+            and raises TrainingInterrupted (a worker asked to stop hands its trial back this way).
 
     Raises:
         TrainingDiverged: a loss became NaN or infinite (the step and loss are named).
+        TrainingInterrupted: `stop` asked to stop; the checkpoint is at the step it names.
         CheckpointError: resuming from a checkpoint of a different configuration.
     """
     # Setup: state, data on the device, the objective; resume if asked.
@@ -259,7 +263,8 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         bar.update(1)
         last = state.step == t.steps
         do_log, do_eval = state.step % t.log_every == 0 or last, state.step % t.eval_every == 0 or last
-        do_ckpt = state.step % t.checkpoint_every == 0 or last
+        stopping = stop is not None and stop()
+        do_ckpt = state.step % t.checkpoint_every == 0 or last or stopping
         if not (do_log or do_eval or do_ckpt):
             continue
         # Bookkeeping: divergence check, log line, evaluations, checkpoint.
@@ -275,6 +280,9 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         _append_log(out_dir / METRICS_LOG, record)
         if do_ckpt:
             save_checkpoint(ckpt_path, {**state.state_dict(), **meta})
+        if stopping:
+            bar.close()
+            raise TrainingInterrupted(state.step, str(ckpt_path))
     bar.close()
     return state
 

@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import IO, Any
 
 import sqlalchemy
+import sqlalchemy.exc
 from sqlalchemy.pool import NullPool
+
+from hpsearch.search.storage import is_disconnect, retry_on_disconnect
 
 
 class ClaimLock:
@@ -37,10 +40,13 @@ class ClaimLock:
             self._file = open(self.path, "w")  # noqa: SIM115 - held until release
             fcntl.flock(self._file, fcntl.LOCK_EX)
         else:
-            assert self.engine is not None
-            self._conn = self.engine.connect()
-            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+            retry_on_disconnect(self._lock_postgres, "the study's claim lock")()
         return self
+
+    def _lock_postgres(self) -> None:
+        assert self.engine is not None
+        self._conn = self.engine.connect()
+        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
 
     def release(self) -> None:
         """Release (a worker does so as soon as its trial exists); safe to call twice."""
@@ -49,6 +55,10 @@ class ClaimLock:
             self._file.close()
             self._file = None
         if self._conn is not None:
-            self._conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
-            self._conn.close()
-            self._conn = None
+            conn, self._conn = self._conn, None
+            try:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+                conn.close()
+            except sqlalchemy.exc.SQLAlchemyError as exc:  # the connection died: the server dropped its lock
+                if not is_disconnect(exc):
+                    raise

@@ -49,7 +49,9 @@ class Objective:
     The value is the minimum over the trial's evaluations (GANs often get worse late);
     each evaluation is reported for pruning, and stored with its metrics, a per-class
     sample grid (as an artifact) and the progress. A diverged trial is pruned with the
-    reason recorded, so the worker goes on.
+    reason recorded, so the worker goes on. A stop request (`stop`) ends training with a
+    checkpoint and raises TrainingInterrupted, which fails the trial; the worker then
+    queues its retry, which resumes from that checkpoint.
 
     Args:
         loaded: the study.
@@ -63,9 +65,12 @@ class Objective:
                  store: FileSystemArtifactStore) -> None:
         self.loaded, self.dataset, self.device, self.cache_dir, self.store = loaded, dataset, device, cache_dir, store
         self.on_start: Callable[[], None] = lambda: None  # the worker releases its claim lock here
+        self.stop: Callable[[], bool] | None = None  # polled between training steps (graceful stop)
+        self.current: int | None = None  # the number of the trial being trained
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.on_start()
+        self.current = trial.number
         loaded = self.loaded
         cfg = loaded.space.suggest(trial, loaded.cfg.base, loaded.n_blocks)
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
@@ -78,7 +83,8 @@ class Objective:
                              self.store, run_dir, cfg.model.z_dim, cfg.train.seed)
         start = time.perf_counter()
         try:
-            train(cfg, self.dataset, run_dir, self.device, resume=retry, on_eval=[reporter], progress=False)
+            train(cfg, self.dataset, run_dir, self.device, resume=retry, on_eval=[reporter], progress=False,
+                  stop=self.stop)
         except TrainingDiverged as exc:
             trial.set_user_attr("failure", str(exc))
             raise optuna.TrialPruned(f"diverged: {exc}") from exc

@@ -15,6 +15,9 @@ import sqlalchemy.exc
 from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
 from hpsearch.search.space import SearchSpace, load_space
+from hpsearch.search.storage import ReconnectingRDBStorage, retry_on_disconnect
+
+STARTUP_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
 _logger = logging.getLogger(__name__)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -205,9 +208,12 @@ def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | N
             # Optuna 5: the stale-trial callback replaces the deprecated RetryFailedTrialCallback.
             callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
                         if max_retry is not None and heartbeat_s else None)
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
-                                              grace_period=2 * heartbeat_s if heartbeat_s else None,
-                                              heartbeat_stale_trial_callback=callback)
+            # A connection dropped while starting is retried briefly; a server that is down fails
+            # within seconds with the clear error below.
+            connect = retry_on_disconnect(ReconnectingRDBStorage, "opening the storage", STARTUP_RETRY_DELAYS_S)
+            return connect(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+                           grace_period=2 * heartbeat_s if heartbeat_s else None,
+                           heartbeat_stale_trial_callback=callback)
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
         raise ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(exc).__name__}: "
                           f"{mask_url(str(exc).splitlines()[0])})") from exc

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -16,7 +18,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from hpsearch.data import load_dataset
-from hpsearch.errors import ConfigError
+from hpsearch.errors import ConfigError, TrainingInterrupted
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.objective import Objective
 from hpsearch.search.study import LoadedStudy, open_study
@@ -32,8 +34,13 @@ def _done(study: optuna.Study, n_trials: int | None) -> bool:
 
 
 def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n_trials: int | None = None,
-               timeout_s: float | None = None) -> int:
-    """Run trials of the study in this process until it has `n_trials` or the time is up.
+               timeout_s: float | None = None, stop: Callable[[], bool] | None = None) -> int:
+    """Run trials of the study in this process until it has `n_trials`, the time is up or `stop()`.
+
+    Args:
+        stop: polled between trials and between training steps (a GracefulStop); when it
+            fires mid-trial the trial is checkpointed, failed and queued again for a retry
+            that resumes from the checkpoint.
 
     Returns:
         the number of trials this worker ran.
@@ -44,13 +51,14 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     loaded.artifacts_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(loaded.artifacts_dir))
     objective = Objective(loaded, dataset, device, data_dir / "cache", store)
+    objective.stop = stop
     target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
     timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats, stale-trial failing and their retry are marked experimental; we rely on them.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     ran, start = 0, time.monotonic()
-    while timeout is None or time.monotonic() - start < timeout:
+    while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
         # check the target, and create the next trial; the lock is released once the trial exists.
         lock = ClaimLock(loaded.storage_url, loaded.cfg.study).acquire()
@@ -62,11 +70,27 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
             # One trial per call; an invalid combination (ConfigError) fails its trial with the
             # reason and the worker goes on.
             study.optimize(objective, n_trials=1, catch=(ConfigError,), gc_after_trial=True)
+        except TrainingInterrupted as exc:
+            _hand_back(study, objective.current, exc)
+            break
         finally:
             lock.release()
         ran += 1
         _log_trial(study, ran)
     return ran
+
+
+def _hand_back(study: optuna.Study, number: int | None, exc: TrainingInterrupted) -> None:
+    """Queue the interrupted (now failed) trial again; its retry resumes from the checkpoint.
+
+    Unlike a dead worker's trial, a trial handed back on request does not count against
+    `max_retry`: a preemptible worker may be stopped any number of times.
+    """
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
+    _logger.warning("trial %d handed back for retry (%s)", number, exc)
 
 
 def _log_trial(study: optuna.Study, ran: int) -> None:
@@ -79,10 +103,15 @@ def _log_trial(study: optuna.Study, ran: int) -> None:
 
 def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str], per_gpu: int,
                    n_trials: int | None, data_dir: Path | None) -> int:
-    """Start worker processes (pinned to GPUs when given) and wait for them; returns the worst exit code."""
+    """Start worker processes (pinned to GPUs when given) and wait for them; returns the worst exit code.
+
+    The workers run in their own session so that a terminal's Ctrl-C reaches only this
+    process, which forwards every SIGTERM/SIGINT to them: the first makes each checkpoint
+    and hand back its trial, a second makes them exit at once.
+    """
     slots = [g for g in gpus for _ in range(per_gpu)] if gpus else [None] * workers
     threads = max(1, (os.cpu_count() or 1) // len(slots))
-    procs = []
+    procs: list[subprocess.Popen[bytes]] = []
     for i, gpu in enumerate(slots):
         cmd = [sys.executable, "-m", "hpsearch.cli", "worker", str(study_path), "--storage", storage,
                "--device", "cuda" if gpu is not None else "cpu"]
@@ -92,8 +121,20 @@ def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str]
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         _logger.info("starting worker %d%s", i, f" on GPU {gpu}" if gpu is not None else "")
-        procs.append(subprocess.Popen(cmd, env=env))
-    return max((p.wait() for p in procs), default=0)
+        procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
+
+    def forward(signum: int, _frame: object) -> None:
+        _logger.warning("%s: passing it on to %d workers", signal.Signals(signum).name, len(procs))
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return max((p.wait() for p in procs), default=0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def set_threads_from_env() -> None:

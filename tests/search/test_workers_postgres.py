@@ -11,6 +11,7 @@ from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy
 import torch
 from optuna.trial import TrialState
 
@@ -102,3 +103,85 @@ def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_ch
     assert min(retry.intermediate_values) == killed_at + 100
     assert max(trials[0].intermediate_values) >= killed_at
     assert retry.user_attrs["run_dir"] == str(run_dir)
+
+
+LONG_TRIALS = {"data": {"name": "digits", "image_size": 16},
+               "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
+               "train": {"steps": 3000, "batch_size": 16, "eval_every": 100, "log_every": 50, "checkpoint_every": 100,
+                         "ema": False},
+               "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5, "real_samples": 500}}
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "worker ended before writing " + str(path)
+        time.sleep(0.3)
+
+
+@pytest.mark.slow
+def test_four_postgres_workers_forty_trials_none_lost_or_duplicated(tmp_path: Path, postgres_url: str,
+                                                                     study_name: str) -> None:
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
+                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 20, "eval_every": 20}})
+    _warm_cache(path, tmp_path / "data")
+    procs = [_worker(path, tmp_path / "data", "--n-trials", "40") for _ in range(4)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
+    _check_exact(postgres_url, study_name, 40)
+    numbers = sorted(t.number for t in optuna.load_study(study_name=study_name, storage=postgres_url).trials)
+    assert numbers == list(range(40))
+
+
+@pytest.mark.slow
+def test_sigterm_mid_trial_checkpoints_hands_back_and_retry_resumes(tmp_path: Path, postgres_url: str,
+                                                                      study_name: str) -> None:
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[GOOD], base=LONG_TRIALS)
+    victim = _worker(path, tmp_path / "data", "--n-trials", "1")
+    run_dir = tmp_path / "trials" / "trial_00000"
+    _wait_for(run_dir / "checkpoint.pt", victim)
+    time.sleep(1.5)  # between two periodic checkpoints
+    signalled = time.monotonic()
+    victim.send_signal(signal.SIGTERM)
+    out = victim.communicate(timeout=60)[0]
+    assert time.monotonic() - signalled < 30 and victim.returncode == 0, out
+    assert "handed back for retry" in out
+    stopped_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
+    assert 0 < stopped_at < 3000
+
+    study = optuna.load_study(study_name=study_name, storage=postgres_url)
+    first, queued = study.get_trials()
+    assert first.state == TrialState.FAIL and queued.state == TrialState.WAITING
+    assert queued.system_attrs["failed_trial"] == 0 and queued.params == first.params
+
+    rescuer = _worker(path, tmp_path / "data", "--n-trials", "1")
+    out = rescuer.communicate(timeout=900)[0]
+    assert rescuer.returncode == 0, out
+    retry = optuna.load_study(study_name=study_name, storage=postgres_url).get_trials()[1]
+    assert retry.state == TrialState.COMPLETE
+    # Resumed at the step the signal stopped it: the next evaluation is its first report.
+    assert min(retry.intermediate_values) == (stopped_at // 100 + 1) * 100
+    assert retry.user_attrs["run_dir"] == str(run_dir)
+
+
+@pytest.mark.slow
+def test_workers_survive_every_database_connection_being_terminated(tmp_path: Path, postgres_url: str,
+                                                                     study_name: str) -> None:
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
+                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 200, "eval_every": 20}})
+    _warm_cache(path, tmp_path / "data")
+    procs = [_worker(path, tmp_path / "data", "--n-trials", "8") for _ in range(2)]
+    engine = sqlalchemy.create_engine(postgres_url)
+    killed = 0
+    for _ in range(8):  # every 2 s, drop every other session on the database
+        time.sleep(2)
+        with engine.connect() as conn:
+            killed += len(conn.execute(sqlalchemy.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+    engine.dispose()
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert killed >= 8, "the workers should have held connections"
+    if [p.returncode for p in procs] != [0, 0]:
+        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
+    _check_exact(postgres_url, study_name, 8)

@@ -1,0 +1,94 @@
+"""Optuna's RDB storage that survives a dropped database connection (server restart, idle kill).
+
+SQLAlchemy's pre-ping replaces connections that died while idle in the pool; this adds a
+retry with backoff around each storage call, for a connection that dies during the call and
+for a server that is briefly down. The storage's calls are single statements or short
+transactions (set an attribute, report a value, read trials), so repeating one after the
+transaction was rolled back is safe.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import optuna
+import sqlalchemy.exc
+
+_logger = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., Any])
+RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8)  # about a minute: long enough for a server restart
+# The calls hpsearch, its workers, heartbeats and optuna-dashboard make, including the private
+# ones Optuna's own caching wrapper (`_CachedStorage`) calls on the RDB storage.
+RETRIED = ("_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param",
+           "create_new_study", "get_all_studies", "get_study_id_from_name", "get_study_name_from_id",
+           "get_study_directions", "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr",
+           "set_study_system_attr", "create_new_trial", "get_trial", "get_all_trials", "get_n_trials",
+           "get_best_trial", "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id",
+           "get_trial_params", "get_trial_param", "get_trial_user_attrs", "get_trial_system_attrs",
+           "set_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
+           "set_trial_system_attr", "check_trial_is_updatable", "record_heartbeat", "_get_stale_trial_ids")
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """The database went away (connection lost or refused), as opposed to a bad statement."""
+    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
+    if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
+        return True
+    # PendingRollbackError: a session whose connection died mid-transaction; a fresh session fixes it.
+    return isinstance(cause, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+                              sqlalchemy.exc.PendingRollbackError))
+
+
+def retry_on_disconnect(func: F, what: str = "", delays: tuple[float, ...] = RETRY_DELAYS_S) -> F:
+    """`func`, repeated after each of `delays` while the database is unreachable (then the last error)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        retried = False
+        for delay in (*delays, None):
+            try:
+                return func(*args, **kwargs)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # A retried "finish this trial" whose first attempt committed before the connection
+                # dropped: done already, as asked.
+                if retried and func.__name__ == "set_trial_state_values" and _finished_as_asked(*args, **kwargs):
+                    return True
+                raise
+            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+                if delay is None or not is_disconnect(exc):
+                    raise
+                retried = True
+                _logger.warning("database connection lost in %s (%s); retrying in %s s", what or func.__name__,
+                                type(exc.__cause__ or exc).__name__, delay)
+                _discard_session(args[0] if args else None)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _discard_session(storage: Any) -> None:
+    """Drop this thread's session of an RDB storage, so the retry starts on a fresh connection."""
+    scoped = getattr(storage, "scoped_session", None)
+    if scoped is not None:
+        try:
+            scoped.remove()
+        except sqlalchemy.exc.SQLAlchemyError:  # closing a dead connection may fail; it is gone anyway
+            pass
+
+
+def _finished_as_asked(storage: optuna.storages.RDBStorage, trial_id: int, state: optuna.trial.TrialState,
+                       values: Any = None) -> bool:
+    return storage.get_trial(trial_id).state == state
+
+
+class ReconnectingRDBStorage(optuna.storages.RDBStorage):
+    """RDBStorage whose calls retry through a lost connection (see the module docstring)."""
+
+
+for _name in RETRIED:
+    setattr(ReconnectingRDBStorage, _name, retry_on_disconnect(getattr(optuna.storages.RDBStorage, _name)))
