@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -144,7 +145,9 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 def _add_study_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", type=Path, help="study YAML (see studies/)")
-    p.add_argument("--storage", help="database URL (default: the study's, else sqlite:///runs/<study>/study.db)")
+    p.add_argument("--storage", default=os.environ.get("HPSEARCH_STORAGE") or None,
+                   help="database URL (default: $HPSEARCH_STORAGE, else the study's, else "
+                        "sqlite:///runs/<study>/study.db); the environment keeps a password out of process lists")
 
 
 def _add_run(p: argparse.ArgumentParser) -> None:
@@ -294,7 +297,8 @@ def _run_report(args: argparse.Namespace) -> int:
 
 def _add_dashboard(p: argparse.ArgumentParser) -> None:
     p.add_argument("study", type=Path, nargs="?", help="study YAML: its storage and artifact folder")
-    p.add_argument("--storage", help="database URL (instead of, or overriding, the study's)")
+    p.add_argument("--storage", default=os.environ.get("HPSEARCH_STORAGE") or None,
+                   help="database URL (default: $HPSEARCH_STORAGE, else the study's)")
     p.add_argument("--artifacts", type=Path, help="artifact folder (default: the study's)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
