@@ -28,7 +28,7 @@ from hpsearch.reports import build_report
 from hpsearch.sampling import class_labels, generate, load_generator, save_class_grid
 from hpsearch.search.status import export_trial, study_summary
 from hpsearch.search.study import load_study_config, open_study
-from hpsearch.search.worker import launch_workers, run_worker, set_threads_from_env
+from hpsearch.search.worker import check_outputs, launch_workers, run_worker, set_threads_from_env
 from hpsearch.stopping import GracefulStop
 from hpsearch.training import EvalCallback, resolve_device, train
 from hpsearch.visualize import (
@@ -164,6 +164,7 @@ def _run_run(args: argparse.Namespace) -> int:
     loaded = load_study_config(args.study, args.storage)
     if args.workers < 1 or args.per_gpu < 1 or (args.n_trials is not None and args.n_trials < 1):
         raise ConfigError("--workers, --per-gpu and --n-trials must be at least 1")
+    check_outputs(loaded)
     open_study(loaded, create=True)  # create once (and enqueue) before the workers start
     gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
     if args.workers == 1 and not gpus:

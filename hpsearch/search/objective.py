@@ -21,6 +21,7 @@ from hpsearch.data import ImageDataset
 from hpsearch.errors import TrainingDiverged
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import save_class_grid
+from hpsearch.search.storage import storage_seconds
 from hpsearch.search.study import LoadedStudy
 from hpsearch.training import train
 
@@ -81,7 +82,7 @@ class Objective:
             trial.set_user_attr(key, value)
         reporter = _Reporter(trial, Evaluator(cfg, self.dataset, self.device, self.cache_dir), loaded.cfg.objective,
                              self.store, run_dir, cfg.model.z_dim, cfg.train.seed)
-        start = time.perf_counter()
+        start, storage_start = time.perf_counter(), storage_seconds()
         try:
             train(cfg, self.dataset, run_dir, self.device, resume=retry, on_eval=[reporter], progress=False,
                   stop=self.stop)
@@ -90,6 +91,7 @@ class Objective:
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
         finally:
             trial.set_user_attr("wall_s", time.perf_counter() - start)
+            trial.set_user_attr("storage_s", storage_seconds() - storage_start)  # the database's share
         checkpoint = run_dir / CHECKPOINT_NAME
         trial.set_user_attr("checkpoint_artifact", upload_artifact(
             artifact_store=self.store, file_path=str(checkpoint), study_or_trial=trial))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -33,6 +34,15 @@ RETRIED = ("_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial
            "set_trial_system_attr", "check_trial_is_updatable", "record_heartbeat", "_get_stale_trial_ids")
 
 
+_main_thread_storage_s = [0.0]  # seconds the main thread spent in storage calls (not the heartbeat thread)
+_depth = [0]  # storage calls nest (get_all_trials calls _get_trials): time only the outermost
+
+
+def storage_seconds() -> float:
+    """Seconds this process's main thread has spent in storage calls so far (a trial's share is a difference)."""
+    return _main_thread_storage_s[0]
+
+
 def is_disconnect(exc: BaseException) -> bool:
     """The database went away (connection lost or refused), as opposed to a bad statement."""
     cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
@@ -48,6 +58,18 @@ def retry_on_disconnect(func: F, what: str = "", delays: tuple[float, ...] = RET
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return _call(*args, **kwargs)
+        start = time.perf_counter()
+        _depth[0] += 1
+        try:
+            return _call(*args, **kwargs)
+        finally:
+            _depth[0] -= 1
+            if _depth[0] == 0:
+                _main_thread_storage_s[0] += time.perf_counter() - start
+
+    def _call(*args: Any, **kwargs: Any) -> Any:
         retried = False
         for delay in (*delays, None):
             try:

@@ -45,10 +45,10 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     Returns:
         the number of trials this worker ran.
     """
+    check_outputs(loaded)
     study = open_study(loaded, create=True)
     device = resolve_device(device_name)
     dataset = load_dataset(loaded.base.data, data_dir)
-    loaded.artifacts_dir.mkdir(parents=True, exist_ok=True)
     store = FileSystemArtifactStore(str(loaded.artifacts_dir))
     objective = Objective(loaded, dataset, device, data_dir / "cache", store)
     objective.stop = stop
@@ -78,6 +78,27 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         ran += 1
         _log_trial(study, ran)
     return ran
+
+
+def check_outputs(loaded: LoadedStudy) -> None:
+    """Fail before the study is created or a trial starts when a folder trials write to cannot be written.
+
+    Raises:
+        ConfigError: naming the study key and the folder.
+    """
+    _check_writable(loaded.artifacts_dir, "artifacts")
+    _check_writable(loaded.runs_dir, "runs_dir")
+
+
+def _check_writable(folder: Path, key: str) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = folder / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"{key} {folder}: cannot be written ({exc.strerror or type(exc).__name__}); "
+                          "choose a folder this worker can write") from exc
 
 
 def _hand_back(study: optuna.Study, number: int | None, exc: TrainingInterrupted) -> None:

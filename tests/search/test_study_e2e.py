@@ -41,9 +41,11 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert sorted(t.intermediate_values) == [20, 40, 60]
         assert t.value == min(t.intermediate_values.values())  # best over the evaluations
         attrs = t.user_attrs
-        expected = {"config", "evals", "wall_s", "device", "seed", "run_dir", "grids", "checkpoint_artifact"}
+        expected = {"config", "evals", "wall_s", "storage_s", "device", "seed", "run_dir", "grids",
+                    "checkpoint_artifact"}
         assert expected <= attrs.keys()
         assert attrs["config"]["model"]["g_cond"] == t.params["g_cond"]
+        assert 0 < attrs["storage_s"] < attrs["wall_s"]
         assert [e["step"] for e in attrs["evals"]] == [20, 40, 60]
         assert all(EVAL_KEYS <= e.keys() for e in attrs["evals"])
         assert [e["class_fid"] for e in attrs["evals"]] == [t.intermediate_values[s] for s in (20, 40, 60)]
@@ -74,3 +76,15 @@ def test_bad_study_inputs_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert main(["status", str(path)]) == 2
     err = capsys.readouterr().err
     assert "cannot be opened" in err and "s3cret" not in err and "user:***@" in err
+
+
+@pytest.mark.parametrize("key", ["artifacts", "runs_dir"])
+def test_unwritable_output_folder_is_one_line_and_nothing_written(tmp_path: Path, key: str,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    path = write_study(tmp_path, **{key: str(blocker / "inside")})
+    assert main(["run", str(path), "--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert f"{key} {blocker / 'inside'}: cannot be written" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "study.db").exists()
