@@ -22,6 +22,7 @@ from hpsearch.reports import figures
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, objective_of, param_axes, trials_table
+from hpsearch.search.status import is_artifact_id
 from hpsearch.search.study import LoadedStudy, mask_url, open_study
 
 _logger = logging.getLogger(__name__)
@@ -123,11 +124,14 @@ def _download_grids(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path, n
             notes.append(f"trial {t.number}: no sample grid in {loaded.artifacts_dir}")
             continue
         artifact = grids[max(grids, key=int)]
+        if not is_artifact_id(artifact):
+            notes.append(f"trial {t.number}: ignored a sample-grid reference that is not an artifact id")
+            continue
         path = out / "grids" / f"trial_{t.number:05d}.png"
         path.parent.mkdir(exist_ok=True)
         try:
             download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(path))
-        except (OSError, Exception) as exc:  # a missing file in the store is reported, not fatal
+        except (OSError, ValueError) as exc:  # a missing file in the store is reported, not fatal
             notes.append(f"trial {t.number}: sample grid {artifact} unavailable ({type(exc).__name__})")
             continue
         found[t.number] = f"grids/{path.name}"

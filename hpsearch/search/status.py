@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import ConfigError
 from hpsearch.search.study import LoadedStudy, mask_url, open_study
+
+_ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
 
 def study_summary(loaded: LoadedStudy) -> str:
@@ -65,11 +68,16 @@ def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> boo
         shutil.copyfile(Path(run_dir) / CHECKPOINT_NAME, dest)
         return True
     artifact = trial.user_attrs.get("checkpoint_artifact")
-    if artifact is None or not (loaded.artifacts_dir / artifact).is_file():
+    if not isinstance(artifact, str) or not is_artifact_id(artifact) or not (loaded.artifacts_dir / artifact).is_file():
         return False
     store = FileSystemArtifactStore(str(loaded.artifacts_dir))
     download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(dest))
     return True
+
+
+def is_artifact_id(value: object) -> bool:
+    """An id Optuna's artifact store made (a UUID): a stored attribute cannot point outside the store."""
+    return isinstance(value, str) and bool(_ARTIFACT_ID.fullmatch(value))
 
 
 def _find(study: optuna.Study, which: str) -> FrozenTrial:

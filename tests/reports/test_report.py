@@ -154,3 +154,43 @@ def test_report_bad_input_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[s
     other = write_study(tmp_path / "x", name="missing", storage=f"sqlite:///{tmp_path / 'nothing.db'}")
     assert main(["report", str(other)]) == 2
     assert "no such SQLite file" in capsys.readouterr().err and not (tmp_path / "nothing.db").exists()
+
+
+def test_stored_artifact_references_cannot_leave_the_store(tiny_study: Path, tmp_path: Path) -> None:
+    """A tampered database cannot make the report or export read files outside the artifact folder."""
+    import json
+    import shutil
+
+    import sqlalchemy
+    import yaml
+
+    from hpsearch.search.status import fetch_checkpoint
+
+    # A copy of the study whose database says the best trial's grid and checkpoint are a file elsewhere.
+    raw = yaml.safe_load(tiny_study.read_text())
+    db = tmp_path / "copy.db"
+    shutil.copyfile(raw["storage"].removeprefix("sqlite:///"), db)
+    raw.update(storage=f"sqlite:///{db}", space=str(tiny_study.parent / raw["space"]), runs_dir=str(tmp_path / "none"))
+    copy = tmp_path / "study.yaml"
+    copy.write_text(yaml.safe_dump(raw))
+    loaded = load_study_config(copy)
+    best = open_study(loaded).best_trial
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(b"\x89PNG not yours")
+    hostile = str(Path("..") / ".." / secret)
+    engine = sqlalchemy.create_engine(f"sqlite:///{db}")
+    with engine.begin() as conn:
+        for key, value in (("grids", {"60": hostile}), ("checkpoint_artifact", hostile)):
+            conn.execute(sqlalchemy.text("UPDATE trial_user_attributes SET value_json = :v "
+                                         "WHERE trial_id = :t AND key = :k"),
+                         {"v": json.dumps(value), "t": best._trial_id, "k": key})  # noqa: SLF001
+    engine.dispose()
+
+    report = build_report(loaded, tmp_path / "r", png=False)
+    assert not (tmp_path / "r" / "grids" / f"trial_{best.number:05d}.png").exists()
+    assert any("not an artifact id" in n for n in report.notes)
+    tampered = open_study(loaded).best_trial
+    assert tampered.user_attrs["checkpoint_artifact"] == hostile
+    tampered.user_attrs["run_dir"] = str(tmp_path / "none")  # only the artifact reference is left
+    assert not fetch_checkpoint(loaded, tampered, tmp_path / "out.pt")
+    assert not (tmp_path / "out.pt").exists()
