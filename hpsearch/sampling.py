@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,10 +28,8 @@ def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, ba
              truncation: float = 1.0) -> torch.Tensor:
     """uint8 images (N, C, H, W) for `labels` (N,), in eval mode, reproducible for a seed.
 
-    The generator is put in eval mode for sampling (batch norm uses its running
-    statistics) and restored to its previous mode afterwards. The global RNG is forked
-    and seeded, so that noise drawn inside the generator (StyleGAN2's noise inputs) is
-    reproducible too and a training run's own random stream is left untouched.
+    Sampling runs under `seeded_eval`: batch norm uses its running statistics, and the
+    generator's own noise is reproducible without disturbing a training run's RNG.
 
     Args:
         truncation: ψ of the truncation trick (generators with a `truncation` argument,
@@ -43,18 +43,30 @@ def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, ba
         if "truncation" not in inspect.signature(gen.forward).parameters:
             raise ConfigError(f"truncation {truncation}: only stylegan2 generators have the truncation trick")
         kwargs["truncation"] = truncation
-    was_training = gen.training
-    gen.eval()
-    devices = [labels.device] if labels.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with seeded_eval(gen, seed, labels.device):
         rng = torch.Generator(device=labels.device).manual_seed(seed)
         out = []
         for chunk in labels.split(batch_size):
             z = torch.randn(chunk.shape[0], z_dim, device=labels.device, generator=rng)
             out.append(to_uint8(gen(z, chunk, **kwargs)))
-    gen.train(was_training)
     return torch.cat(out)
+
+
+@contextlib.contextmanager
+def seeded_eval(gen: nn.Module, seed: int, device: torch.device) -> Iterator[None]:
+    """`gen` in eval mode with the global RNG forked and seeded, both restored afterwards.
+
+    Noise drawn inside the generator (StyleGAN2's noise inputs) is then reproducible for a
+    seed, and a training run's own random stream and the generator's mode are untouched.
+    """
+    was_training = gen.training
+    gen.eval()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            yield
+    finally:
+        gen.train(was_training)
 
 
 def save_class_grid(gen: nn.Module, num_classes: int, per_class: int, z_dim: int, seed: int,

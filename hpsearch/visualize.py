@@ -12,6 +12,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.images import to_uint8
 from hpsearch.io import atomic_write
 from hpsearch.models.generators import StyleGAN2Generator
+from hpsearch.sampling import seeded_eval
 
 # Query colours (as in Figure 12: a dot on the image, and its map tinted the same).
 COLORS = [(230, 40, 40), (40, 110, 230), (40, 180, 60), (240, 170, 20), (170, 60, 200), (20, 190, 190)]
@@ -39,13 +40,9 @@ def attention_maps(gen: nn.Module, labels: torch.Tensor, z_dim: int, queries: li
     captured: list[torch.Tensor] = []
     handle = attention.register_forward_hook(lambda _m, inputs, _out: captured.append(inputs[0]))
     try:
-        with torch.random.fork_rng(devices=[labels.device] if labels.device.type == "cuda" else []):
-            torch.manual_seed(seed)
-            was_training = gen.training
-            gen.eval()
+        with seeded_eval(gen, seed, labels.device):
             z = torch.randn(labels.shape[0], z_dim, device=labels.device)
             images = to_uint8(gen(z, labels))
-            gen.train(was_training)
     finally:
         handle.remove()
     features = captured[0]  # (B, C, r, r)
@@ -107,12 +104,8 @@ def style_mixing(gen: nn.Module, label: int, rows: int, cols: int, cutoff: int |
     for r in range(rows):
         ws.append(w_rows[r].expand(s, -1))
         ws += [torch.cat([w_rows[r].expand(cutoff, -1), w_cols[c].expand(s - cutoff, -1)]) for c in range(cols)]
-    was_training = gen.training
-    gen.eval()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(seed)
+    with seeded_eval(gen, seed, device):
         images = to_uint8(gen.synthesize(torch.stack(ws)))
-    gen.train(was_training)
     images[0] = 255  # the blank corner
     return images
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
-from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.errors import ConfigError
@@ -22,7 +21,7 @@ from hpsearch.reports import figures
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, objective_of, param_axes, trials_table
-from hpsearch.search.status import is_artifact_id
+from hpsearch.search.status import fetch_artifact, is_artifact_id
 from hpsearch.search.study import LoadedStudy, mask_url, open_study
 
 _logger = logging.getLogger(__name__)
@@ -116,11 +115,10 @@ def _nan_last(value: float) -> float:
 
 def _download_grids(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path, notes: list[str]) -> dict[int, str]:
     """Each trial's final sample grid, from the artifact store, into out/grids/."""
-    store = FileSystemArtifactStore(str(loaded.artifacts_dir)) if loaded.artifacts_dir.is_dir() else None
     found = {}
     for t in trials:
         grids = t.user_attrs.get("grids", {})
-        if not grids or store is None:
+        if not grids:
             notes.append(f"trial {t.number}: no sample grid in {loaded.artifacts_dir}")
             continue
         artifact = grids[max(grids, key=int)]
@@ -129,10 +127,8 @@ def _download_grids(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path, n
             continue
         path = out / "grids" / f"trial_{t.number:05d}.png"
         path.parent.mkdir(exist_ok=True)
-        try:
-            download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(path))
-        except (OSError, ValueError) as exc:  # a missing file in the store is reported, not fatal
-            notes.append(f"trial {t.number}: sample grid {artifact} unavailable ({type(exc).__name__})")
+        if not fetch_artifact(loaded.artifacts_dir, artifact, path):  # reported, not fatal
+            notes.append(f"trial {t.number}: sample grid {artifact} not in {loaded.artifacts_dir}")
             continue
         found[t.number] = f"grids/{path.name}"
     return found

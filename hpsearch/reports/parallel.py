@@ -88,8 +88,7 @@ def _numeric(values: pd.Series, label: str, low: float, high: float, log: bool,
 def _colors(objective: pd.Series, best: int | None, name: str) -> tuple[list[float], dict[str, Any]]:
     """Objective → [0, 0.9] (log when it spans a decade; missing = worst); the best trial → 1."""
     log = spans_decade(objective)
-    finite = [v for v in objective if not _missing(v)]
-    lo, hi = (min(finite), max(finite)) if finite else (0.0, 1.0)
+    lo, hi = _span(objective)
     lo_t, hi_t = (math.log10(lo), math.log10(hi)) if log else (lo, hi)
     span = (hi_t - lo_t) or 1.0
 

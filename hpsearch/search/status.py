@@ -67,11 +67,16 @@ def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> boo
     if run_dir and (Path(run_dir) / CHECKPOINT_NAME).is_file():
         shutil.copyfile(Path(run_dir) / CHECKPOINT_NAME, dest)
         return True
-    artifact = trial.user_attrs.get("checkpoint_artifact")
-    if not isinstance(artifact, str) or not is_artifact_id(artifact) or not (loaded.artifacts_dir / artifact).is_file():
+    return fetch_artifact(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"), dest)
+
+
+def fetch_artifact(artifacts_dir: Path, artifact: object, dest: Path) -> bool:
+    """Copy a stored artifact to `dest`. False when the reference is not an id the store made
+    (a tampered attribute cannot point outside the store) or the store does not hold it."""
+    if not is_artifact_id(artifact) or not (artifacts_dir / str(artifact)).is_file():
         return False
-    store = FileSystemArtifactStore(str(loaded.artifacts_dir))
-    download_artifact(artifact_store=store, artifact_id=artifact, file_path=str(dest))
+    store = FileSystemArtifactStore(str(artifacts_dir))
+    download_artifact(artifact_store=store, artifact_id=str(artifact), file_path=str(dest))
     return True
 
 
