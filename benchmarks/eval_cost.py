@@ -17,7 +17,6 @@ the output says when it did.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import tempfile
@@ -25,6 +24,7 @@ import time
 from pathlib import Path
 
 import torch
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.config import load_config
 from hpsearch.data import DeviceBatchSampler, load_dataset
@@ -91,9 +91,7 @@ def main() -> None:
     print(f"| {machine} | {args.config} | {cfg.metrics.samples} | {cfg.train.eval_every}{note} | {t:.1f} s | "
           f"{e:.2f} s | {100 * e / (t + e):.1f}% | {setup_s:.1f} s ({100 * result['setup_share_of_first_trial']:.0f}%"
           " of the first trial) |")
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import optuna
 import yaml
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 from PIL import Image
@@ -116,9 +117,7 @@ def main() -> None:
               "seconds": times, "median_s": statistics.median(times),
               "index_html_bytes": (folder / "report" / "index.html").stat().st_size}
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

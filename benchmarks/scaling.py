@@ -28,6 +28,7 @@ from typing import Any
 
 import optuna
 import yaml
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,9 +94,7 @@ def main() -> None:
     result = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
               "storage": (args.storage or "sqlite").split("@")[-1], "device": args.device, "rows": rows}
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
+    write_json(args.json, result)
 
 
 if __name__ == "__main__":

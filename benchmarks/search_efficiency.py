@@ -36,6 +36,7 @@ from typing import Any
 import optuna
 import torch
 import yaml
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.data import load_dataset
 from hpsearch.metrics import Evaluator
@@ -125,9 +126,7 @@ def main() -> None:
     if args.overhead_only:
         result = _overhead(folder, data_dir, args.rounds)
         print(json.dumps(result, indent=2))
-        if args.json:
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=2))
+        write_json(args.json, result)
         return
 
     reference = _run(folder, data_dir, "tpe_nopruning", "tpe", "none", args.trials, args.seed)
@@ -148,9 +147,7 @@ def main() -> None:
     }
     ratio = (hb_steps / ref_steps) if hb_steps and ref_steps else math.nan
     print(json.dumps({**result, "hyperband_step_ratio": ratio}, indent=2))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({**result, "hyperband_step_ratio": ratio}, indent=2))
+    write_json(args.json, {**result, "hyperband_step_ratio": ratio})
 
 
 if __name__ == "__main__":

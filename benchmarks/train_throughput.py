@@ -24,7 +24,6 @@ throughput does not depend on their content, and nothing needs downloading.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -32,6 +31,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
 from torch.utils.data import DataLoader, Dataset
 
 from hpsearch.config import RunConfig, from_dict
@@ -151,7 +151,7 @@ def main() -> None:
               "ratio": ours_med / plain_med}
     print(f"| {machine} | {args.image_size} | {args.batch} | {args.width} | {args.num_workers} | "
           f"{ours_med:.0f} | {plain_med:.0f} | {ours_med / plain_med:.2f}x |")
-    _write(args.json, result)
+    write_json(args.json, result)
 
 
 def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device) -> None:
@@ -179,20 +179,14 @@ def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device
     for name, rate in medians.items():
         print(f"| {_machine(device)} | {name} | {args.image_size} | {args.batch} | {args.width} | {rate:.0f} | "
               f"{rate / medians[first]:.2f}x |")
-    _write(args.json, {"device": _machine(device), "torch": torch.__version__, "image_size": args.image_size,
-                       "batch": args.batch, "width": args.width, "img_s": rates, "median_img_s": medians})
+    write_json(args.json, {"device": _machine(device), "torch": torch.__version__, "image_size": args.image_size,
+                           "batch": args.batch, "width": args.width, "img_s": rates, "median_img_s": medians})
 
 
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
-
-
-def _write(path: Path | None, result: dict[str, object]) -> None:
-    if path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
