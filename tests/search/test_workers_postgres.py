@@ -68,23 +68,39 @@ def test_two_sqlite_workers_finish_without_database_locked(tmp_path: Path, study
     _check_exact(f"sqlite:///{tmp_path / 'study.db'}", study_name, 5)
 
 
+LONG_TRIALS = {"data": {"name": "digits", "image_size": 16},
+               "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
+               "train": {"steps": 3000, "batch_size": 16, "eval_every": 100, "log_every": 50, "checkpoint_every": 100,
+                         "ema": False},
+               "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5, "real_samples": 500}}
+
+
+def _short_trial_workers(tmp_path: Path, postgres_url: str, study_name: str, steps: int, workers: int,
+                         n_trials: int) -> list[subprocess.Popen[str]]:
+    """`workers` workers (caches warmed first) on a PostgreSQL study of short trials, evaluated every
+    20 steps, without pruning, until it has `n_trials` trials."""
+    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
+                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": steps, "eval_every": 20}})
+    _warm_cache(path, tmp_path / "data")
+    return [_worker(path, tmp_path / "data", "--n-trials", str(n_trials)) for _ in range(workers)]
+
+
+def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "worker ended before writing " + str(path)
+        time.sleep(0.3)
+
+
 @pytest.mark.slow
 def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_checkpoint(
         tmp_path: Path, postgres_url: str, study_name: str) -> None:
     # Long trials, evaluated and checkpointed every 100 steps; heartbeat every 2 s, stale after 4 s.
     path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[GOOD],
-                       base={"data": {"name": "digits", "image_size": 16},
-                             "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
-                             "train": {"steps": 2000, "batch_size": 16, "eval_every": 100, "log_every": 50,
-                                       "checkpoint_every": 100, "ema": False},
-                             "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5,
-                                         "real_samples": 500}})
+                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 2000}})
     victim = _worker(path, tmp_path / "data", "--n-trials", "1")
     run_dir = tmp_path / "trials" / "trial_00000"
-    deadline = time.monotonic() + 300
-    while not (run_dir / "checkpoint.pt").exists():  # wait for a checkpoint mid-trial
-        assert victim.poll() is None and time.monotonic() < deadline, "worker ended before checkpointing"
-        time.sleep(0.5)
+    _wait_for(run_dir / "checkpoint.pt", victim)  # a checkpoint mid-trial
     time.sleep(1.0)
     victim.send_signal(signal.SIGKILL)
     victim.wait()
@@ -105,27 +121,10 @@ def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_ch
     assert retry.user_attrs["run_dir"] == str(run_dir)
 
 
-LONG_TRIALS = {"data": {"name": "digits", "image_size": 16},
-               "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
-               "train": {"steps": 3000, "batch_size": 16, "eval_every": 100, "log_every": 50, "checkpoint_every": 100,
-                         "ema": False},
-               "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5, "real_samples": 500}}
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "worker ended before writing " + str(path)
-        time.sleep(0.3)
-
-
 @pytest.mark.slow
 def test_four_postgres_workers_forty_trials_none_lost_or_duplicated(tmp_path: Path, postgres_url: str,
                                                                      study_name: str) -> None:
-    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
-                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 20, "eval_every": 20}})
-    _warm_cache(path, tmp_path / "data")
-    procs = [_worker(path, tmp_path / "data", "--n-trials", "40") for _ in range(4)]
+    procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=20, workers=4, n_trials=40)
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
     _check_exact(postgres_url, study_name, 40)
@@ -167,10 +166,7 @@ def test_sigterm_mid_trial_checkpoints_hands_back_and_retry_resumes(tmp_path: Pa
 @pytest.mark.slow
 def test_workers_survive_every_database_connection_being_terminated(tmp_path: Path, postgres_url: str,
                                                                      study_name: str) -> None:
-    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
-                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 200, "eval_every": 20}})
-    _warm_cache(path, tmp_path / "data")
-    procs = [_worker(path, tmp_path / "data", "--n-trials", "8") for _ in range(2)]
+    procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=200, workers=2, n_trials=8)
     engine = sqlalchemy.create_engine(postgres_url)
     killed = 0
     for _ in range(8):  # every 2 s, drop every other session on the database
