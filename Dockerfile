@@ -6,7 +6,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY hpsearch ./hpsearch
 ENV PIP_NO_CACHE_DIR=1
-RUN pip install torch==2.13.0 && pip install -e ".[postgres]"
+RUN pip install torch==2.13.0 && pip install -e ".[postgres,proxy]"
 COPY configs ./configs
 COPY search_spaces ./search_spaces
 COPY studies ./studies

@@ -316,6 +316,23 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_storage_proxy(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; the workers' network interface on a cluster)")
+    p.add_argument("--port", type=int, default=13000, help="port (default 13000)")
+    p.add_argument("--threads", type=int, default=64, help="requests served at once (default 64)")
+
+
+def _run_storage_proxy(args: argparse.Namespace) -> int:
+    from hpsearch.search.proxy import serve_storage_proxy  # grpcio is an optional dependency
+
+    if not 1 <= args.threads <= 4096:
+        raise ConfigError(f"--threads: must be in 1..4096; got {args.threads}")
+    serve_storage_proxy(load_study_config(args.study, args.storage), args.host, args.port, args.threads)
+    return 0
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
@@ -331,6 +348,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "report": ("write a study's report: parallel coordinates, importances, curves, samples", _add_report, _run_report),
     "dashboard": ("serve optuna-dashboard on a study, with its sample grids and checkpoints", _add_dashboard,
                   _run_dashboard),
+    "storage-proxy": ("serve the study's database to many workers through Optuna's gRPC storage proxy "
+                      "(workers: --storage grpc://HOST:PORT)", _add_storage_proxy, _run_storage_proxy),
 }
 
 

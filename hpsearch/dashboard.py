@@ -9,9 +9,9 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from hpsearch.errors import ConfigError
 from hpsearch.search.study import connect_storage, mask_url
+from hpsearch.serving import address, check_bind
 
 _logger = logging.getLogger(__name__)
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 def serve_dashboard(storage_url: str, artifacts: Path | None, host: str = "127.0.0.1", port: int = 8080) -> None:
@@ -25,8 +25,7 @@ def serve_dashboard(storage_url: str, artifacts: Path | None, host: str = "127.0
     """
     import optuna_dashboard  # the web stack is only needed here
 
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port: must be in 1..65535; got {port}")
+    check_bind("dashboard", host, port, "can read and edit the study")
     storage = connect_storage(storage_url, must_exist=True)
     store = None
     if artifacts is not None:
@@ -35,11 +34,8 @@ def serve_dashboard(storage_url: str, artifacts: Path | None, host: str = "127.0
         store = FileSystemArtifactStore(str(artifacts))
     else:
         _logger.warning("no artifact folder: sample grids and checkpoints will not be shown")
-    if host not in LOCAL_HOSTS:
-        _logger.warning("the dashboard is bound to %s: anyone who can reach this machine can read and edit the "
-                        "study; it has no authentication", host)
-    _logger.info("optuna-dashboard on http://%s:%d/dashboard/ for %s (artifacts: %s); Ctrl-C stops it",
-                 host if ":" not in host else f"[{host}]", port, mask_url(storage_url), artifacts or "none")
+    _logger.info("optuna-dashboard on http://%s/dashboard/ for %s (artifacts: %s); Ctrl-C stops it",
+                 address(host, port), mask_url(storage_url), artifacts or "none")
     try:
         optuna_dashboard.run_server(storage, host=host, port=port, artifact_store=store)
     except OSError as exc:  # the port is taken, or the host is not an address of this machine

@@ -2,7 +2,8 @@
 
 Without it, K workers that all see N-1 finished trials would all start one. PostgreSQL
 gives an advisory lock that spans machines; SQLite lives on one machine, where a file
-lock next to the database does the same.
+lock next to the database does the same. Workers behind a storage proxy have no database
+connection: the proxy takes this lock for them (`hpsearch.search.proxy`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,25 @@ from __future__ import annotations
 import fcntl
 import hashlib
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.pool import NullPool
 
-from hpsearch.search.storage import is_disconnect, retry_on_disconnect
+from hpsearch.search.storage import GRPC_SCHEME, is_disconnect, retry_on_disconnect
+
+if TYPE_CHECKING:
+    from hpsearch.search.proxy import ProxyClaimLock
+
+
+def claim_lock(url: str, study: str) -> ClaimLock | ProxyClaimLock:
+    """The study's claim lock for this storage URL: held in the database, or granted by a storage proxy."""
+    if url.startswith(GRPC_SCHEME):
+        from hpsearch.search.proxy import ProxyClaimLock  # grpcio is an optional dependency
+
+        return ProxyClaimLock(url, study)
+    return ClaimLock(url, study)
 
 
 class ClaimLock:
@@ -43,10 +56,29 @@ class ClaimLock:
             retry_on_disconnect(self._lock_postgres, "the study's claim lock")()
         return self
 
-    def _lock_postgres(self) -> None:
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free, without waiting (the storage proxy grants it on workers' behalf)."""
+        if self.path is not None:
+            file = open(self.path, "w")  # noqa: SIM115 - held until release
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file.close()
+                return False
+            self._file = file
+            return True
+        return bool(retry_on_disconnect(self._lock_postgres, "the study's claim lock")(wait=False))
+
+    def _lock_postgres(self, wait: bool = True) -> bool:
         assert self.engine is not None
-        self._conn = self.engine.connect()
-        self._conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        conn = self.engine.connect()
+        if wait:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": self.key})
+        elif not conn.execute(sqlalchemy.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
+            conn.close()
+            return False
+        self._conn = conn
+        return True
 
     def release(self) -> None:
         """Release (a worker does so as soon as its trial exists); safe to call twice."""

@@ -20,6 +20,7 @@ import optuna
 import sqlalchemy.exc
 
 _logger = logging.getLogger(__name__)
+GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8)  # about a minute: long enough for a server restart
 # The calls hpsearch, its workers, heartbeats and optuna-dashboard make, including the private
@@ -44,7 +45,10 @@ def storage_seconds() -> float:
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """The database went away (connection lost or refused), as opposed to a bad statement."""
+    """The database (or the storage proxy in front of it) went away, as opposed to a bad statement."""
+    code = getattr(exc, "code", None)  # a grpc.RpcError from the storage proxy; grpcio is optional
+    if callable(code) and getattr(code(), "name", None) == "UNAVAILABLE":
+        return True
     cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
     if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
         return True
@@ -80,11 +84,11 @@ def retry_on_disconnect(func: F, what: str = "", delays: tuple[float, ...] = RET
                 if retried and func.__name__ == "set_trial_state_values" and _finished_as_asked(*args, **kwargs):
                     return True
                 raise
-            except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError) as exc:
+            except Exception as exc:  # only a lost connection is retried; anything else is raised as it is
                 if delay is None or not is_disconnect(exc):
                     raise
                 retried = True
-                _logger.warning("database connection lost in %s (%s); retrying in %s s", what or func.__name__,
+                _logger.warning("storage connection lost in %s (%s); retrying in %s s", what or func.__name__,
                                 type(exc.__cause__ or exc).__name__, delay)
                 _discard_session(args[0] if args else None)
                 time.sleep(delay)

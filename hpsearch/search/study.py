@@ -15,7 +15,7 @@ import sqlalchemy.exc
 from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
 from hpsearch.search.space import SearchSpace, load_space
-from hpsearch.search.storage import ReconnectingRDBStorage, retry_on_disconnect
+from hpsearch.search.storage import GRPC_SCHEME, ReconnectingRDBStorage, retry_on_disconnect
 
 STARTUP_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
@@ -175,18 +175,18 @@ def mask_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
-def make_storage(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> optuna.storages.RDBStorage:
+def make_storage(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> optuna.storages.BaseStorage:
     """The study's storage, with heartbeats and (when `retry`) the retry of stale trials."""
     return connect_storage(loaded.storage_url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry if retry else None,
                            must_exist)
 
 
 def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | None = None,
-                    must_exist: bool = False) -> optuna.storages.RDBStorage:
-    """RDB storage; the same code for SQLite and PostgreSQL.
+                    must_exist: bool = False) -> optuna.storages.BaseStorage:
+    """RDB storage, the same code for SQLite and PostgreSQL; or the client of an `hpsearch storage-proxy`.
 
     Args:
-        url: SQLAlchemy URL.
+        url: SQLAlchemy URL, or grpc://HOST:PORT for a storage proxy (whose heartbeat settings apply).
         heartbeat_s: worker heartbeat (None for readers such as the dashboard and reports).
         max_retry: retries of a trial whose heartbeat went stale (None: no retry callback).
         must_exist: refuse to create a new SQLite file (readers of an existing study).
@@ -194,6 +194,10 @@ def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | N
     Raises:
         ConfigError: the database cannot be reached (the URL is shown with its password masked).
     """
+    if url.startswith(GRPC_SCHEME):
+        from hpsearch.search.proxy import storage_for  # grpcio is an optional dependency
+
+        return storage_for(url, heartbeat_s, max_retry)
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if must_exist and not path.is_file():

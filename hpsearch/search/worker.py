@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 
 from hpsearch.data import load_dataset
 from hpsearch.errors import ConfigError, TrainingInterrupted
-from hpsearch.search.claim import ClaimLock
+from hpsearch.search.claim import claim_lock
 from hpsearch.search.objective import Objective
 from hpsearch.search.study import LoadedStudy, open_study
 from hpsearch.training import resolve_device
@@ -61,7 +61,7 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
         # check the target, and create the next trial; the lock is released once the trial exists.
-        lock = ClaimLock(loaded.storage_url, loaded.cfg.study).acquire()
+        lock = claim_lock(loaded.storage_url, loaded.cfg.study).acquire()
         try:
             optuna.storages.fail_stale_trials(study)
             if _done(study, target):

@@ -7,7 +7,10 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -15,49 +18,54 @@ import sqlalchemy
 import torch
 from optuna.trial import TrialState
 
-from tests.search.helpers import GOOD, write_study
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _worker(study_path: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HPSEARCH_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-m", "hpsearch.cli", "worker", str(study_path), "--device", "cpu",
-                             "--data-dir", str(data_dir), *extra], env=env, cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-
-def _warm_cache(study_path: Path, data_dir: Path) -> None:
-    """Train the shared domain classifier once first, so the workers' timing is about trials."""
-    proc = _worker(study_path, data_dir, "--n-trials", "1")
-    assert proc.wait(timeout=300) == 0, proc.stdout.read() if proc.stdout else ""
+from tests.search.helpers import (
+    GOOD,
+    ROOT,
+    check_exact,
+    free_port,
+    start_proxy,
+    stop_proxy,
+    storage_proxy,
+    wait_for,
+    warm_cache,
+    worker,
+    write_study,
+)
 
 
-def _check_exact(storage: str, name: str, n: int) -> None:
-    study = optuna.load_study(study_name=name, storage=storage)
-    trials = study.get_trials()
-    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == n, [(t.number, t.state) for t in trials]
-    assert len({t.number for t in trials}) == len(trials)
-    assert not [t for t in trials if t.state in (TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING)]
+@pytest.fixture(params=["database", "proxy"])
+def through(request: pytest.FixtureRequest) -> str:
+    """Workers reach the study directly, or through `hpsearch storage-proxy` (heartbeats and claims by gRPC)."""
+    return str(request.param)
+
+
+@contextmanager
+def _workers_storage(through: str, study_path: Path, tmp_path: Path) -> Iterator[tuple[str, ...]]:
+    """The workers' extra arguments: none for the database, `--storage grpc://...` behind a proxy."""
+    if through == "database":
+        yield ()
+    else:
+        with storage_proxy(study_path, tmp_path / "proxy.log") as url:
+            yield ("--storage", url)
 
 
 @pytest.mark.slow
 def test_three_postgres_workers_finish_exactly_the_requested_trials(tmp_path: Path, postgres_url: str,
-                                                                    study_name: str) -> None:
+                                                                    study_name: str, through: str) -> None:
     path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[])
-    _warm_cache(path, tmp_path / "data")
-    procs = [_worker(path, tmp_path / "data", "--n-trials", "7") for _ in range(3)]
-    outputs = [p.communicate(timeout=600)[0] for p in procs]
+    with _workers_storage(through, path, tmp_path) as extra:
+        warm_cache(path, tmp_path / "data", *extra)
+        procs = [worker(path, tmp_path / "data", "--n-trials", "7", *extra) for _ in range(3)]
+        outputs = [p.communicate(timeout=600)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], outputs
     assert not any("Traceback" in o or "Error" in o for o in outputs), outputs
-    _check_exact(postgres_url, study_name, 7)
+    check_exact(postgres_url, study_name, 7)
 
 
 @pytest.mark.slow
 def test_two_sqlite_workers_finish_without_database_locked(tmp_path: Path, study_name: str) -> None:
     path = write_study(tmp_path, name=study_name, enqueue=[])
-    _warm_cache(path, tmp_path / "data")
+    warm_cache(path, tmp_path / "data")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     run = subprocess.run([sys.executable, "-m", "hpsearch.cli", "run", str(path), "--workers", "2", "--n-trials", "5",
                           "--data-dir", str(tmp_path / "data")], env=env, cwd=ROOT, capture_output=True, text=True,
@@ -65,51 +73,51 @@ def test_two_sqlite_workers_finish_without_database_locked(tmp_path: Path, study
     assert run.returncode == 0, run.stderr[-3000:]
     assert "database is locked" not in run.stdout + run.stderr
     assert ": 5 trials:" in run.stdout  # the closing summary
-    _check_exact(f"sqlite:///{tmp_path / 'study.db'}", study_name, 5)
+    check_exact(f"sqlite:///{tmp_path / 'study.db'}", study_name, 5)
 
 
-LONG_TRIALS = {"data": {"name": "digits", "image_size": 16},
-               "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
-               "train": {"steps": 3000, "batch_size": 16, "eval_every": 100, "log_every": 50, "checkpoint_every": 100,
-                         "ema": False},
-               "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5, "real_samples": 500}}
+LONG_TRIALS: dict[str, dict[str, Any]] = {
+    "data": {"name": "digits", "image_size": 16},
+    "model": {"dense_channels": 8, "g_width": 0.0625, "d_width": 0.0625, "embed_dim": 4},
+    "train": {"steps": 3000, "batch_size": 16, "eval_every": 100, "log_every": 50, "checkpoint_every": 100,
+              "ema": False},
+    "metrics": {"samples": 100, "classifier_steps": 100, "msssim_pairs": 5, "real_samples": 500}}
+
+
+def _short_trial_study(tmp_path: Path, postgres_url: str, study_name: str, steps: int, **overrides: Any) -> Path:
+    """A PostgreSQL study of short trials, evaluated every 20 steps, without pruning."""
+    train = {**LONG_TRIALS["train"], "steps": steps, "eval_every": 20}
+    return write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
+                       base={**LONG_TRIALS, "train": train}, **overrides)
 
 
 def _short_trial_workers(tmp_path: Path, postgres_url: str, study_name: str, steps: int, workers: int,
                          n_trials: int) -> list[subprocess.Popen[str]]:
-    """`workers` workers (caches warmed first) on a PostgreSQL study of short trials, evaluated every
-    20 steps, without pruning, until it has `n_trials` trials."""
-    path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[], pruner={"name": "none"},
-                       base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": steps, "eval_every": 20}})
-    _warm_cache(path, tmp_path / "data")
-    return [_worker(path, tmp_path / "data", "--n-trials", str(n_trials)) for _ in range(workers)]
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "worker ended before writing " + str(path)
-        time.sleep(0.3)
+    """`workers` workers (caches warmed first) on a study of short trials, until it has `n_trials` trials."""
+    path = _short_trial_study(tmp_path, postgres_url, study_name, steps)
+    warm_cache(path, tmp_path / "data")
+    return [worker(path, tmp_path / "data", "--n-trials", str(n_trials)) for _ in range(workers)]
 
 
 @pytest.mark.slow
 def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_checkpoint(
-        tmp_path: Path, postgres_url: str, study_name: str) -> None:
+        tmp_path: Path, postgres_url: str, study_name: str, through: str) -> None:
     # Long trials, evaluated and checkpointed every 100 steps; heartbeat every 2 s, stale after 4 s.
     path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[GOOD],
                        base={**LONG_TRIALS, "train": {**LONG_TRIALS["train"], "steps": 2000}})
-    victim = _worker(path, tmp_path / "data", "--n-trials", "1")
-    run_dir = tmp_path / "trials" / "trial_00000"
-    _wait_for(run_dir / "checkpoint.pt", victim)  # a checkpoint mid-trial
-    time.sleep(1.0)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
-    assert 0 < killed_at < 2000
+    with _workers_storage(through, path, tmp_path) as extra:
+        victim = worker(path, tmp_path / "data", "--n-trials", "1", *extra)
+        run_dir = tmp_path / "trials" / "trial_00000"
+        wait_for(run_dir / "checkpoint.pt", victim)  # a checkpoint mid-trial
+        time.sleep(1.0)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait()
+        killed_at = torch.load(run_dir / "checkpoint.pt", weights_only=True)["step"]
+        assert 0 < killed_at < 2000
 
-    time.sleep(5)  # past the grace period: the next worker fails the stale trial and retries it
-    rescuer = _worker(path, tmp_path / "data", "--n-trials", "1")
-    out = rescuer.communicate(timeout=600)[0]
+        time.sleep(5)  # past the grace period: the next worker fails the stale trial and retries it
+        rescuer = worker(path, tmp_path / "data", "--n-trials", "1", *extra)
+        out = rescuer.communicate(timeout=600)[0]
     assert rescuer.returncode == 0, out
     trials = optuna.load_study(study_name=study_name, storage=postgres_url).get_trials()
     assert [t.state for t in trials] == [TrialState.FAIL, TrialState.COMPLETE]
@@ -127,7 +135,7 @@ def test_four_postgres_workers_forty_trials_none_lost_or_duplicated(tmp_path: Pa
     procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=20, workers=4, n_trials=40)
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0, 0], outputs
-    _check_exact(postgres_url, study_name, 40)
+    check_exact(postgres_url, study_name, 40)
     numbers = sorted(t.number for t in optuna.load_study(study_name=study_name, storage=postgres_url).trials)
     assert numbers == list(range(40))
 
@@ -136,9 +144,9 @@ def test_four_postgres_workers_forty_trials_none_lost_or_duplicated(tmp_path: Pa
 def test_sigterm_mid_trial_checkpoints_hands_back_and_retry_resumes(tmp_path: Path, postgres_url: str,
                                                                       study_name: str) -> None:
     path = write_study(tmp_path, name=study_name, storage=postgres_url, enqueue=[GOOD], base=LONG_TRIALS)
-    victim = _worker(path, tmp_path / "data", "--n-trials", "1")
+    victim = worker(path, tmp_path / "data", "--n-trials", "1")
     run_dir = tmp_path / "trials" / "trial_00000"
-    _wait_for(run_dir / "checkpoint.pt", victim)
+    wait_for(run_dir / "checkpoint.pt", victim)
     time.sleep(1.5)  # between two periodic checkpoints
     signalled = time.monotonic()
     victim.send_signal(signal.SIGTERM)
@@ -153,7 +161,7 @@ def test_sigterm_mid_trial_checkpoints_hands_back_and_retry_resumes(tmp_path: Pa
     assert first.state == TrialState.FAIL and queued.state == TrialState.WAITING
     assert queued.system_attrs["failed_trial"] == 0 and queued.params == first.params
 
-    rescuer = _worker(path, tmp_path / "data", "--n-trials", "1")
+    rescuer = worker(path, tmp_path / "data", "--n-trials", "1")
     out = rescuer.communicate(timeout=900)[0]
     assert rescuer.returncode == 0, out
     retry = optuna.load_study(study_name=study_name, storage=postgres_url).get_trials()[1]
@@ -180,4 +188,27 @@ def test_workers_survive_every_database_connection_being_terminated(tmp_path: Pa
     assert killed >= 8, "the workers should have held connections"
     if [p.returncode for p in procs] != [0, 0]:
         pytest.fail("\n\n".join(o[-6000:] for o in outputs))
-    _check_exact(postgres_url, study_name, 8)
+    check_exact(postgres_url, study_name, 8)
+
+
+@pytest.mark.slow
+def test_workers_survive_a_storage_proxy_restart(tmp_path: Path, postgres_url: str, study_name: str) -> None:
+    # Heartbeat 10 s (stale after 20 s): the proxy's outage and the workers' retry backoff stay within it.
+    path = _short_trial_study(tmp_path, postgres_url, study_name, steps=200, heartbeat_s=10)
+    port, log = free_port(), tmp_path / "proxy.log"
+    extra = ("--storage", f"grpc://127.0.0.1:{port}")
+    proxy = start_proxy(path, port, log)
+    try:
+        warm_cache(path, tmp_path / "data", *extra)
+        procs = [worker(path, tmp_path / "data", "--n-trials", "8", *extra) for _ in range(2)]
+        time.sleep(4)
+        stop_proxy(proxy)  # SIGTERM: the calls in flight finish, then the workers find nobody there
+        time.sleep(3)
+        proxy = start_proxy(path, port, log)
+        outputs = [p.communicate(timeout=900)[0] for p in procs]
+    finally:
+        stop_proxy(proxy)
+    if [p.returncode for p in procs] != [0, 0]:
+        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
+    assert any("storage connection lost" in o for o in outputs), "the restart should have been felt"
+    check_exact(postgres_url, study_name, 8)

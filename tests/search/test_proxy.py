@@ -1,0 +1,125 @@
+"""The storage proxy's claim lock and bad input; its worker tests on PostgreSQL are in test_workers_postgres."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpsearch.errors import ConfigError
+from hpsearch.search.claim import ClaimLock, claim_lock
+from hpsearch.search.proxy import Coordinator, ProxyClaimLock, ProxyStorage, parse_grpc_url
+from hpsearch.search.study import connect_storage
+from hpsearch.serving import check_bind
+from tests.search.helpers import ROOT, free_port, storage_proxy, write_study
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hpsearch.cli", *args], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def lock_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A storage URL whose claim lock is a file lock (SQLite) or an advisory lock (PostgreSQL)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'study.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def test_try_acquire_fails_while_the_lock_is_held_and_succeeds_after_release(lock_url: str,
+                                                                             study_name: str) -> None:
+    first, second = ClaimLock(lock_url, study_name), ClaimLock(lock_url, study_name)
+    assert first.try_acquire()
+    assert not second.try_acquire()
+    assert ClaimLock(lock_url, study_name + "_other").try_acquire()  # one lock per study
+    first.release()
+    assert second.try_acquire()
+    second.release()
+
+
+def test_proxy_grants_one_claim_at_a_time_and_takes_back_an_expired_one(lock_url: str, study_name: str,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    rdb = connect_storage(lock_url, heartbeat_s=2, max_retry=1)
+    assert isinstance(rdb, optuna.storages.RDBStorage)
+    coordinator = Coordinator(rdb, lock_url, heartbeat_s=2, max_retry=1, lease_s=0.5)
+    token = coordinator.try_claim(study_name)["token"]
+    assert token and coordinator.try_claim(study_name)["token"] is None
+    assert not ClaimLock(lock_url, study_name).try_acquire()  # held in the database: direct workers wait too
+    coordinator.release(study_name, "not-the-token")
+    assert coordinator.try_claim(study_name)["token"] is None
+    coordinator.release(study_name, token)
+    token = coordinator.try_claim(study_name)["token"]
+    assert token
+    time.sleep(0.6)  # its worker died between claim and trial start: the lease runs out
+    with caplog.at_level(logging.WARNING):
+        again = coordinator.try_claim(study_name)["token"]
+    assert again and again != token and "taken back" in caplog.text
+    coordinator.release(study_name, token)  # the late release of the expired claim changes nothing
+    assert coordinator.try_claim(study_name)["token"] is None
+    coordinator.close()
+    assert ClaimLock(lock_url, study_name).try_acquire()
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
+def test_workers_behind_a_proxy_get_its_heartbeat_and_claim_lock(tmp_path: Path, study_name: str,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    path = write_study(tmp_path, name=study_name, heartbeat_s=3, max_retry=4)
+    with storage_proxy(path, tmp_path / "proxy.log") as url:
+        with caplog.at_level(logging.WARNING):
+            storage = connect_storage(url, heartbeat_s=30, max_retry=2)
+        assert isinstance(storage, ProxyStorage)
+        assert storage.get_heartbeat_interval() == 3 and storage.max_retry == 4  # the proxy's settings win
+        assert "the storage proxy's 3 s applies" in caplog.text
+        reader = connect_storage(url)  # reports and status: no heartbeats, no retries
+        assert reader.get_heartbeat_interval() is None  # type: ignore[attr-defined]
+        study = optuna.create_study(study_name=study_name, storage=storage)
+        trial = study.ask()
+        storage.record_heartbeat(trial._trial_id)
+        assert storage._get_stale_trial_ids(study._study_id) == []
+        lock = claim_lock(url, study_name)
+        assert isinstance(lock, ProxyClaimLock)
+        lock.acquire()
+        assert not ClaimLock(f"sqlite:///{tmp_path / 'study.db'}", study_name).try_acquire()
+        lock.release()
+        lock.release()  # idempotent, as the worker calls it at trial start and again after the trial
+        assert ClaimLock(f"sqlite:///{tmp_path / 'study.db'}", study_name).try_acquire()
+
+
+@pytest.mark.parametrize("url", ["grpc://", "grpc://host", "grpc://:13000", "grpc://host:0", "grpc://host:port"])
+def test_malformed_proxy_urls_are_refused(url: str) -> None:
+    with pytest.raises(ConfigError, match=r"grpc://HOST:PORT"):
+        parse_grpc_url(url)
+
+
+def test_worker_with_no_proxy_at_the_url_exits_2_with_one_line(tmp_path: Path) -> None:
+    path = write_study(tmp_path)
+    run = _cli("worker", str(path), "--storage", f"grpc://127.0.0.1:{free_port()}")
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "no storage proxy answers" in run.stderr
+    assert not (tmp_path / "study.db").exists()
+
+
+def test_proxy_refuses_another_proxy_as_its_database_and_a_taken_port(tmp_path: Path) -> None:
+    path = write_study(tmp_path)
+    run = _cli("storage-proxy", str(path), "--storage", "grpc://127.0.0.1:13000")
+    assert run.returncode == 2 and "not another proxy" in run.stderr and "Traceback" not in run.stderr
+    run = _cli("storage-proxy", str(path), "--port", "70000")
+    assert run.returncode == 2 and "--port: must be in 1..65535" in run.stderr
+    with storage_proxy(path, tmp_path / "proxy.log") as url:
+        run = _cli("storage-proxy", str(path), "--port", url.rsplit(":", 1)[1])
+    assert run.returncode == 2 and "cannot listen on" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_proxy_bound_beyond_localhost_warns(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        check_bind("storage proxy", "127.0.0.1", 13000, "can read and change every study")
+        assert not caplog.text
+        check_bind("storage proxy", "0.0.0.0", 13000, "can read and change every study")
+    assert "bound to 0.0.0.0" in caplog.text and "no authentication" in caplog.text
