@@ -165,13 +165,12 @@ class Coordinator:
 
 
 def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int = DEFAULT_PORT,
-                        threads: int = 64, ready: Callable[[], None] | None = None) -> None:
+                        threads: int = 64) -> None:
     """Serve the study's database to workers until SIGTERM or SIGINT.
 
     Args:
         loaded: the study file: its storage (the database), heartbeat and retry settings.
         threads: concurrent requests (each worker's heartbeat thread and main thread may both call).
-        ready: called once the server listens (tests use it).
 
     Raises:
         ConfigError: grpcio is missing, the storage is itself a proxy, the database cannot be
@@ -193,8 +192,6 @@ def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int 
     _logger.info("storage proxy for %s listening on %s (heartbeat %d s, stale after %d s); workers use "
                  "--storage grpc://%s; Ctrl-C stops it", mask_url(url), address(host, port), loaded.cfg.heartbeat_s,
                  2 * loaded.cfg.heartbeat_s, address(host, port))
-    if ready is not None:
-        ready()
     try:
         stopped.wait()
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -92,9 +93,9 @@ def _short_trial_study(tmp_path: Path, postgres_url: str, study_name: str, steps
 
 
 def _short_trial_workers(tmp_path: Path, postgres_url: str, study_name: str, steps: int, workers: int,
-                         n_trials: int) -> list[subprocess.Popen[str]]:
+                         n_trials: int, **overrides: Any) -> list[subprocess.Popen[str]]:
     """`workers` workers (caches warmed first) on a study of short trials, until it has `n_trials` trials."""
-    path = _short_trial_study(tmp_path, postgres_url, study_name, steps)
+    path = _short_trial_study(tmp_path, postgres_url, study_name, steps, **overrides)
     warm_cache(path, tmp_path / "data")
     return [worker(path, tmp_path / "data", "--n-trials", str(n_trials)) for _ in range(workers)]
 
@@ -208,6 +209,33 @@ def test_workers_survive_a_storage_proxy_restart(tmp_path: Path, postgres_url: s
         outputs = [p.communicate(timeout=900)[0] for p in procs]
     finally:
         stop_proxy(proxy)
+    if [p.returncode for p in procs] != [0, 0]:
+        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
+    assert any("storage connection lost" in o for o in outputs), "the restart should have been felt"
+    check_exact(postgres_url, study_name, 8)
+
+
+def _local_cluster(postgres_url: str) -> list[str]:
+    """`pg_ctlcluster VERSION main` for the local server under test, or a skip saying why there is none."""
+    host = sqlalchemy.engine.make_url(postgres_url).host
+    clusters = sorted(Path("/etc/postgresql").glob("*/main")) if Path("/etc/postgresql").is_dir() else []
+    if host not in ("127.0.0.1", "localhost") or not clusters or not shutil.which("pg_ctlcluster") or os.geteuid():
+        pytest.skip("restarting PostgreSQL needs the local Debian cluster, pg_ctlcluster and root")
+    return ["pg_ctlcluster", "--skip-systemctl-redirect", clusters[-1].parent.name, "main"]
+
+
+@pytest.mark.slow
+def test_workers_survive_a_postgres_server_restart(tmp_path: Path, postgres_url: str, study_name: str) -> None:
+    cluster = _local_cluster(postgres_url)
+    # Heartbeat 10 s (stale after 20 s): the restart and the workers' retry backoff stay within it.
+    procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=200, workers=2, n_trials=8,
+                                 heartbeat_s=10)
+    time.sleep(4)
+    try:
+        subprocess.run([*cluster, "restart"], check=True, capture_output=True, timeout=120)
+    finally:
+        subprocess.run([*cluster, "start"], capture_output=True, timeout=120)  # up again whatever happened
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
     if [p.returncode for p in procs] != [0, 0]:
         pytest.fail("\n\n".join(o[-6000:] for o in outputs))
     assert any("storage connection lost" in o for o in outputs), "the restart should have been felt"
