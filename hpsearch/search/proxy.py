@@ -36,7 +36,7 @@ from optuna.trial import FrozenTrial
 from hpsearch.errors import ConfigError
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.storage import GRPC_SCHEME, retry_on_disconnect
-from hpsearch.search.study import LoadedStudy, make_storage, mask_url
+from hpsearch.search.study import STUDY_NAME, LoadedStudy, make_storage, mask_url
 from hpsearch.serving import address, check_bind
 
 try:
@@ -121,7 +121,13 @@ class Coordinator:
         return {"trial_ids": self._rdb._get_stale_trial_ids(study_id)}
 
     def try_claim(self, study: str) -> dict[str, Any]:
-        """A token when the study's claim lock was free (now held for the caller), else None."""
+        """A token when the study's claim lock was free (now held for the caller), else None.
+
+        Raises:
+            ValueError: not a valid study name (on SQLite the name becomes part of a lock file's path).
+        """
+        if not STUDY_NAME.match(study):
+            raise ValueError(f"not a study name: {study!r}")
         with self._mutex:
             self._expire(study)
             lock = self._locks.setdefault(study, ClaimLock(self._url, study))

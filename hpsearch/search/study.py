@@ -20,7 +20,7 @@ from hpsearch.search.storage import GRPC_SCHEME, ReconnectingRDBStorage, retry_o
 STARTUP_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 
 _logger = logging.getLogger(__name__)
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
 
 @dataclass
@@ -121,7 +121,7 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
     path = Path(path)
     raw = read_yaml(path, "study")
     cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
-    if not _NAME.match(cfg.study):
+    if not STUDY_NAME.match(cfg.study):
         raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "
                           f"'.' or '-'); got {cfg.study!r}")
     if not cfg.space:

@@ -65,6 +65,8 @@ def test_proxy_grants_one_claim_at_a_time_and_takes_back_an_expired_one(lock_url
     assert coordinator.try_claim(study_name)["token"] is None
     coordinator.close()
     assert ClaimLock(lock_url, study_name).try_acquire()
+    with pytest.raises(ValueError, match="not a study name"):  # a lock file's path must not come from a client
+        coordinator.try_claim("../../escape")
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
