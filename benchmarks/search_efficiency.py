@@ -18,6 +18,7 @@ one-time start, loading the dataset and the study, is not per trial).
 
 Usage:
     python benchmarks/search_efficiency.py [--trials 16] [--seed 0] [--rounds 3] [--json OUT.json]
+    python benchmarks/search_efficiency.py --parts pruning,random [--trials 20]
     python benchmarks/search_efficiency.py --overhead-only [--rounds 3]
 """
 
@@ -112,42 +113,58 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
             "overhead_per_round": [a / b - 1 for a, b in zip(trial_s, direct_s, strict=True)]}
 
 
+def _device() -> str:
+    return (torch.cuda.get_device_name() if torch.cuda.is_available() else
+            f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
+
+
+def _pruning(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, Any]:
+    """TPE without pruning (the reference) against TPE + Hyperband: steps to the reference's best."""
+    reference = _run(folder, data_dir, "tpe_nopruning", "tpe", "none", trials, seed)
+    pruned = _run(folder, data_dir, "tpe_hyperband", "tpe", "hyperband", trials, seed)
+    target = reference.best_value
+    ref_steps, hb_steps = _steps_to_reach(reference, target), _steps_to_reach(pruned, target)
+    return {"reference_best": target, "reference_best_trial": reference.best_trial.number,
+            "reference_steps_to_best": ref_steps, "reference_total_steps": _total_steps(reference),
+            "hyperband_steps_to_reference_best": hb_steps, "hyperband_best": pruned.best_value,
+            "hyperband_best_trial": pruned.best_trial.number, "hyperband_total_steps": _total_steps(pruned),
+            "hyperband_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in pruned.trials),
+            "hyperband_step_ratio": (hb_steps / ref_steps) if hb_steps and ref_steps else math.nan,
+            "tpe_best": target}
+
+
+def _random(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, Any]:
+    """Random sampling without pruning, to hold against the reference's (TPE's) best at equal trials."""
+    study = _run(folder, data_dir, "random_nopruning", "random", "none", trials, seed)
+    return {"random_best": study.best_value, "random_best_trial": study.best_trial.number}
+
+
+PARTS = {"pruning": _pruning, "random": _random}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
-    parser.add_argument("--overhead-only", action="store_true", help="measure only the platform overhead")
+    parser.add_argument("--parts", default="pruning,random,overhead",
+                        help="comma-separated parts to run: pruning, random, overhead (default all)")
+    parser.add_argument("--overhead-only", action="store_true", help="same as --parts overhead")
     args = parser.parse_args()
+    parts = ["overhead"] if args.overhead_only else args.parts.split(",")
+    unknown = set(parts) - {*PARTS, "overhead"}
+    if unknown:
+        parser.error(f"--parts: unknown {sorted(unknown)}; choose from {[*PARTS, 'overhead']}")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-search-bench-"))
     data_dir = folder / "data"
-    if args.overhead_only:
-        result = _overhead(folder, data_dir, args.rounds)
-        print(json.dumps(result, indent=2))
+    result: dict[str, Any] = {"device": _device(), "trials": args.trials, "seed": args.seed}
+    for part in parts:  # each part's figures are printed (and written) as soon as it ends
+        result.update(_overhead(folder, data_dir, args.rounds) if part == "overhead"
+                      else PARTS[part](folder, data_dir, args.trials, args.seed))
+        print(json.dumps(result, indent=2), flush=True)
         write_json(args.json, result)
-        return
-
-    reference = _run(folder, data_dir, "tpe_nopruning", "tpe", "none", args.trials, args.seed)
-    pruned = _run(folder, data_dir, "tpe_hyperband", "tpe", "hyperband", args.trials, args.seed)
-    random = _run(folder, data_dir, "random_nopruning", "random", "none", args.trials, args.seed)
-    target = reference.best_value
-    ref_steps, hb_steps = _steps_to_reach(reference, target), _steps_to_reach(pruned, target)
-    result = {
-        "device": torch.cuda.get_device_name() if torch.cuda.is_available() else
-        f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads",
-        "trials": args.trials, "seed": args.seed, "reference_best": target,
-        "reference_steps_to_best": ref_steps, "reference_total_steps": _total_steps(reference),
-        "hyperband_steps_to_reference_best": hb_steps, "hyperband_best": pruned.best_value,
-        "hyperband_total_steps": _total_steps(pruned),
-        "hyperband_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in pruned.trials),
-        "tpe_best": reference.best_value, "random_best": random.best_value,
-        **_overhead(folder, data_dir, args.rounds),
-    }
-    ratio = (hb_steps / ref_steps) if hb_steps and ref_steps else math.nan
-    print(json.dumps({**result, "hyperband_step_ratio": ratio}, indent=2))
-    write_json(args.json, {**result, "hyperband_step_ratio": ratio})
 
 
 if __name__ == "__main__":
