@@ -35,7 +35,7 @@ from optuna.trial import FrozenTrial
 
 from hpsearch.errors import ConfigError
 from hpsearch.search.claim import ClaimLock
-from hpsearch.search.storage import GRPC_SCHEME, retry_on_disconnect
+from hpsearch.search.storage import GRPC_SCHEME, retry_methods, retry_on_disconnect
 from hpsearch.search.study import STUDY_NAME, LoadedStudy, make_storage, mask_url
 from hpsearch.serving import address, check_bind
 
@@ -141,8 +141,7 @@ class Coordinator:
         """Release the claim if `token` still holds it (a claim taken back after its lease is not released twice)."""
         with self._mutex:
             if self._claims.get(study, ("", 0.0))[0] == token:
-                del self._claims[study]
-                self._locks[study].release()
+                self._drop(study)
         return {}
 
     def _expire(self, study: str) -> None:
@@ -150,8 +149,11 @@ class Coordinator:
         if token and time.monotonic() - granted > self._lease_s:
             _logger.warning("claim on study %s not released within %.0f s (its worker died?): taken back",
                             study, self._lease_s)
-            del self._claims[study]
-            self._locks[study].release()
+            self._drop(study)
+
+    def _drop(self, study: str) -> None:
+        del self._claims[study]
+        self._locks[study].release()
 
     def close(self) -> None:
         with self._mutex:
@@ -288,9 +290,7 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
             return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)
 
 
-for _name in RETRIED:
-    _method = getattr(ProxyStorage, _name)
-    setattr(ProxyStorage, _name, retry_on_disconnect(_method, f"{_name} through the storage proxy"))
+retry_methods(ProxyStorage, RETRIED, " through the storage proxy")
 
 
 class ProxyClaimLock:

@@ -112,9 +112,14 @@ def _finished_as_asked(storage: optuna.storages.RDBStorage, trial_id: int, state
     return storage.get_trial(trial_id).state == state
 
 
+def retry_methods(cls: type, names: tuple[str, ...], where: str = "") -> None:
+    """Wrap each named method of `cls` in `retry_on_disconnect` (storages retry through lost connections)."""
+    for name in names:
+        setattr(cls, name, retry_on_disconnect(getattr(cls, name), f"{name}{where}" if where else ""))
+
+
 class ReconnectingRDBStorage(optuna.storages.RDBStorage):
     """RDBStorage whose calls retry through a lost connection (see the module docstring)."""
 
 
-for _name in RETRIED:
-    setattr(ReconnectingRDBStorage, _name, retry_on_disconnect(getattr(optuna.storages.RDBStorage, _name)))
+retry_methods(ReconnectingRDBStorage, RETRIED)

@@ -100,6 +100,25 @@ def _short_trial_workers(tmp_path: Path, postgres_url: str, study_name: str, ste
     return [worker(path, tmp_path / "data", "--n-trials", str(n_trials)) for _ in range(workers)]
 
 
+def _wait_until_finished(postgres_url: str, study_name: str, k: int, timeout: float = 300) -> None:
+    """Until the study has `k` finished trials: the workers are past start-up and mid-study."""
+    deadline = time.monotonic() + timeout
+    study = optuna.load_study(study_name=study_name, storage=postgres_url)
+    while len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) < k:
+        assert time.monotonic() < deadline, f"fewer than {k} trials finished in {timeout} s"
+        time.sleep(0.2)
+
+
+def _expect_all_finished(procs: list[subprocess.Popen[str]], outputs: list[str], postgres_url: str,
+                         study_name: str, n: int, felt: bool = False) -> None:
+    """Every worker exited 0 and the study has exactly `n` trials; `felt`: the outage was retried through."""
+    if any(p.returncode != 0 for p in procs):
+        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
+    if felt:
+        assert any("storage connection lost" in o for o in outputs), "the outage should have been felt"
+    check_exact(postgres_url, study_name, n)
+
+
 @pytest.mark.slow
 def test_sigkilled_worker_trial_is_failed_by_heartbeat_and_retry_resumes_from_checkpoint(
         tmp_path: Path, postgres_url: str, study_name: str, through: str) -> None:
@@ -187,9 +206,7 @@ def test_workers_survive_every_database_connection_being_terminated(tmp_path: Pa
     engine.dispose()
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert killed >= 8, "the workers should have held connections"
-    if [p.returncode for p in procs] != [0, 0]:
-        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
-    check_exact(postgres_url, study_name, 8)
+    _expect_all_finished(procs, outputs, postgres_url, study_name, 8)
 
 
 @pytest.mark.slow
@@ -201,18 +218,15 @@ def test_workers_survive_a_storage_proxy_restart(tmp_path: Path, postgres_url: s
     proxy = start_proxy(path, port, log)
     try:
         warm_cache(path, tmp_path / "data", *extra)
-        procs = [worker(path, tmp_path / "data", "--n-trials", "8", *extra) for _ in range(2)]
-        time.sleep(4)
+        procs = [worker(path, tmp_path / "data", "--n-trials", "12", *extra) for _ in range(2)]
+        _wait_until_finished(postgres_url, study_name, 3)  # the warm-up trial and two of the workers'
         stop_proxy(proxy)  # SIGTERM: the calls in flight finish, then the workers find nobody there
         time.sleep(3)
         proxy = start_proxy(path, port, log)
         outputs = [p.communicate(timeout=900)[0] for p in procs]
     finally:
         stop_proxy(proxy)
-    if [p.returncode for p in procs] != [0, 0]:
-        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
-    assert any("storage connection lost" in o for o in outputs), "the restart should have been felt"
-    check_exact(postgres_url, study_name, 8)
+    _expect_all_finished(procs, outputs, postgres_url, study_name, 12, felt=True)
 
 
 def _local_cluster(postgres_url: str) -> list[str]:
@@ -228,15 +242,12 @@ def _local_cluster(postgres_url: str) -> list[str]:
 def test_workers_survive_a_postgres_server_restart(tmp_path: Path, postgres_url: str, study_name: str) -> None:
     cluster = _local_cluster(postgres_url)
     # Heartbeat 10 s (stale after 20 s): the restart and the workers' retry backoff stay within it.
-    procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=200, workers=2, n_trials=8,
+    procs = _short_trial_workers(tmp_path, postgres_url, study_name, steps=200, workers=2, n_trials=12,
                                  heartbeat_s=10)
-    time.sleep(4)
+    _wait_until_finished(postgres_url, study_name, 3)  # the warm-up trial and two of the workers'
     try:
         subprocess.run([*cluster, "restart"], check=True, capture_output=True, timeout=120)
     finally:
         subprocess.run([*cluster, "start"], capture_output=True, timeout=120)  # up again whatever happened
     outputs = [p.communicate(timeout=900)[0] for p in procs]
-    if [p.returncode for p in procs] != [0, 0]:
-        pytest.fail("\n\n".join(o[-6000:] for o in outputs))
-    assert any("storage connection lost" in o for o in outputs), "the restart should have been felt"
-    check_exact(postgres_url, study_name, 8)
+    _expect_all_finished(procs, outputs, postgres_url, study_name, 12, felt=True)
