@@ -1,25 +1,34 @@
-"""Search efficiency on digits: Hyperband vs. no pruning, TPE vs. random, and platform overhead.
+"""Search efficiency on digits: pruners vs. no pruning, TPE vs. random, and platform overhead.
 
-Three studies of `--trials` trials each on the tiny space (`studies/digits_quick.yaml`'s base
-config), run one after the other in this process with SQLite storage in a temporary folder:
+Studies of `--trials` trials each on the tiny space (`studies/digits_quick.yaml`'s base config,
+without its enqueued best), one after the other in this process, SQLite storage in `--workdir`:
 
 - **TPE, no pruning** — the reference: its best objective, and the training steps it spent
   until it first reached that value;
-- **TPE + Hyperband** — the training steps it needs to reach the reference's best (target:
-  at most half of the reference's steps);
+- **TPE + each pruner in `--pruners`** — the training steps it needs to reach the reference's
+  best (target: at most half of the reference's steps), and, as a check that the steps were not
+  saved by giving up quality, each study's best at an equal number of steps;
 - **random, no pruning** — TPE against random sampling at an equal number of trials.
 
-Steps spent are counted in trial order: a trial contributes the last step it reported (a
-pruned trial stops early). Overhead: the enqueued configuration is run as a trial (Optuna,
-SQLite, artifacts, user attributes, sample grids, checkpoint upload) and directly (training
-loop and evaluator only), alternating `--rounds` times; the overhead is the trial's extra
-wall time, the trial's time being its start-to-completion time in the storage (a worker's
-one-time start, loading the dataset and the study, is not per trial).
+Each is run for every seed in `--seeds` (the seed of the sampler; the training seed is the base
+config's). Steps spent are counted in trial order: a trial contributes the last step it
+reported (a pruned trial stops early). A study already finished in `--workdir` is reused, so
+one reference serves several pruners and an interrupted benchmark resumes.
+
+Overhead: the enqueued configuration is run as a trial (Optuna, SQLite, artifacts, user
+attributes, sample grids, checkpoint upload) and directly (training loop and evaluator only),
+alternating `--rounds` times; the overhead is the trial's extra wall time, the trial's time
+being its start-to-completion time in the storage (a worker's one-time start, loading the
+dataset and the study, is not per trial).
+
+A pruner is written `NAME[:KEY=VALUE,...]` with the keys of a study file's `pruner:` section,
+e.g. `hyperband`, `hyperband:min_steps=750`, `median:n_warmup_evals=2`.
 
 Usage:
-    python benchmarks/search_efficiency.py [--trials 16] [--seed 0] [--rounds 3] [--json OUT.json]
-    python benchmarks/search_efficiency.py --parts pruning,random [--trials 20]
-    python benchmarks/search_efficiency.py --overhead-only [--rounds 3]
+    python benchmarks/search_efficiency.py [--trials 16] [--seeds 0] [--rounds 3] [--json OUT.json]
+    python benchmarks/search_efficiency.py --parts pruning --trials 20 --seeds 0,1 \\
+        --pruners hyperband hyperband:min_steps=750 --workdir runs/bench-search
+    python benchmarks/search_efficiency.py --parts overhead [--rounds 3]
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import argparse
 import json
 import math
 import platform
+import re
 import statistics
 import tempfile
 import time
@@ -48,13 +58,13 @@ from hpsearch.training import train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _study_file(folder: Path, name: str, sampler: str, pruner: str, trials: int, seed: int,
+def _study_file(folder: Path, name: str, sampler: str, pruner: dict[str, Any], trials: int, seed: int,
                 enqueue: bool = False) -> Path:
     base = yaml.safe_load((ROOT / "studies" / "digits_quick.yaml").read_text())
     if not enqueue:  # the known best would make every study find it at trial 0
         base.pop("enqueue", None)
     base.update({"study": name, "space": str(ROOT / "search_spaces" / "tiny.yaml"),
-                 "sampler": {**base["sampler"], "name": sampler, "seed": seed}, "pruner": {"name": pruner},
+                 "sampler": {**base["sampler"], "name": sampler, "seed": seed}, "pruner": pruner,
                  "stop": {"n_trials": trials}, "storage": f"sqlite:///{folder / 'bench.db'}",
                  "artifacts": str(folder / name / "artifacts"), "runs_dir": str(folder / name / "trials")})
     path = folder / f"{name}.yaml"
@@ -62,10 +72,30 @@ def _study_file(folder: Path, name: str, sampler: str, pruner: str, trials: int,
     return path
 
 
+def parse_pruner(spec: str) -> dict[str, Any]:
+    """`hyperband:min_steps=750,reduction_factor=2` → a study file's `pruner:` section."""
+    name, _, options = spec.partition(":")
+    pruner: dict[str, Any] = {"name": name}
+    for item in filter(None, options.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"pruner {spec!r}: {item!r} is not KEY=VALUE")
+        pruner[key] = yaml.safe_load(value)
+    return pruner
+
+
+def _label(spec: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "_", spec).strip("_")
+
+
+def _trial_order(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
+
+
 def _steps_to_reach(study: optuna.Study, target: float) -> int | None:
     """Training steps spent, in trial order, until a reported objective first reaches `target`."""
     spent = 0
-    for trial in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
+    for trial in _trial_order(study):
         for step, value in sorted(trial.intermediate_values.items()):
             if value <= target:
                 return spent + step
@@ -73,24 +103,38 @@ def _steps_to_reach(study: optuna.Study, target: float) -> int | None:
     return None
 
 
+def _best_within(study: optuna.Study, budget: int) -> float:
+    """The best objective reported within the first `budget` training steps, in trial order."""
+    best, spent = math.inf, 0
+    for trial in _trial_order(study):
+        for step, value in sorted(trial.intermediate_values.items()):
+            if spent + step <= budget:
+                best = min(best, value)
+        spent += max(trial.intermediate_values, default=0)
+    return best
+
+
 def _total_steps(study: optuna.Study) -> int:
     return sum(max(t.intermediate_values, default=0) for t in study.get_trials(deepcopy=False))
 
 
-def _run(folder: Path, data_dir: Path, name: str, sampler: str, pruner: str, trials: int, seed: int) -> optuna.Study:
+def _run(folder: Path, data_dir: Path, name: str, sampler: str, pruner: dict[str, Any], trials: int,
+         seed: int) -> optuna.Study:
+    """The study `name`, run to `trials` finished trials (or taken as it is when already finished)."""
     loaded = load_study_config(_study_file(folder, name, sampler, pruner, trials, seed))
     start = time.perf_counter()
     run_worker(loaded, data_dir, "auto")
     study = open_study(loaded)
-    print(f"{name}: {len(study.trials)} trials in {time.perf_counter() - start:.0f} s, best {study.best_value:.3f}",
-          flush=True)
+    print(f"{name}: {len(study.trials)} trials ({time.perf_counter() - start:.0f} s in this run), "
+          f"best {study.best_value:.3f}", flush=True)
     return study
 
 
 def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     """A trial's own wall time (start to completion in the storage) vs. the same training and
     evaluation run directly, alternating; the worker's one-time start (dataset, study) is excluded."""
-    loaded = load_study_config(_study_file(folder, "overhead", "tpe", "none", 10_000, 0, enqueue=True))
+    name = f"overhead_{time.strftime('%Y%m%d%H%M%S')}"  # a new study each time, even in a reused workdir
+    loaded = load_study_config(_study_file(folder, name, "tpe", {"name": "none"}, 10_000, 0, enqueue=True))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dataset = load_dataset(loaded.base.data, data_dir)
     fixed = optuna.trial.FixedTrial(loaded.cfg.enqueue[0])
@@ -106,7 +150,7 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
         trial_s.append((trial.datetime_complete - trial.datetime_start).total_seconds())
         start = time.perf_counter()
         evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")
-        train(cfg, dataset, folder / f"direct_{r}", device, on_eval=[evaluator], progress=False)
+        train(cfg, dataset, folder / name / f"direct_{r}", device, on_eval=[evaluator], progress=False)
         direct_s.append(time.perf_counter() - start)
     t, d = statistics.median(trial_s), statistics.median(direct_s)
     return {"trial_s": trial_s, "direct_s": direct_s, "overhead": t / d - 1,
@@ -118,51 +162,95 @@ def _device() -> str:
             f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads")
 
 
-def _pruning(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, Any]:
-    """TPE without pruning (the reference) against TPE + Hyperband: steps to the reference's best."""
-    reference = _run(folder, data_dir, "tpe_nopruning", "tpe", "none", trials, seed)
-    pruned = _run(folder, data_dir, "tpe_hyperband", "tpe", "hyperband", trials, seed)
-    target = reference.best_value
-    ref_steps, hb_steps = _steps_to_reach(reference, target), _steps_to_reach(pruned, target)
-    return {"reference_best": target, "reference_best_trial": reference.best_trial.number,
-            "reference_steps_to_best": ref_steps, "reference_total_steps": _total_steps(reference),
-            "hyperband_steps_to_reference_best": hb_steps, "hyperband_best": pruned.best_value,
-            "hyperband_best_trial": pruned.best_trial.number, "hyperband_total_steps": _total_steps(pruned),
-            "hyperband_pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in pruned.trials),
-            "hyperband_step_ratio": (hb_steps / ref_steps) if hb_steps and ref_steps else math.nan,
-            "tpe_best": target}
+def _reference(folder: Path, data_dir: Path, trials: int, seed: int) -> tuple[optuna.Study, dict[str, Any]]:
+    study = _run(folder, data_dir, f"tpe_none_seed{seed}", "tpe", {"name": "none"}, trials, seed)
+    best = study.best_value
+    return study, {"best": best, "best_trial": study.best_trial.number, "steps_to_best": _steps_to_reach(study, best),
+                   "total_steps": _total_steps(study)}
+
+
+def _pruning(folder: Path, data_dir: Path, trials: int, seed: int, pruners: list[str]) -> dict[str, Any]:
+    """TPE without pruning (the reference) against TPE with each pruner: steps to the reference's best,
+    and each study's best at equal steps."""
+    reference, result = _reference(folder, data_dir, trials, seed)
+    target, ref_steps = result["best"], result["steps_to_best"]
+    compared: dict[str, Any] = {}
+    for spec in pruners:
+        study = _run(folder, data_dir, f"tpe_{_label(spec)}_seed{seed}", "tpe", parse_pruner(spec), trials, seed)
+        steps, total = _steps_to_reach(study, target), _total_steps(study)
+        compared[spec] = {
+            "steps_to_reference_best": steps, "step_ratio": steps / ref_steps if steps is not None else math.nan,
+            "best": study.best_value, "best_trial": study.best_trial.number, "total_steps": total,
+            "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
+            # equal budgets: the reference's best after this study's steps, and this study's best
+            # after the reference's steps to its best
+            "reference_best_at_these_total_steps": _best_within(reference, total),
+            "best_at_reference_steps_to_best": _best_within(study, ref_steps),
+            "params_of_best": study.best_trial.params}
+    return {"reference": {**result, "params_of_best": reference.best_trial.params}, "pruners": compared}
 
 
 def _random(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, Any]:
-    """Random sampling without pruning, to hold against the reference's (TPE's) best at equal trials."""
-    study = _run(folder, data_dir, "random_nopruning", "random", "none", trials, seed)
-    return {"random_best": study.best_value, "random_best_trial": study.best_trial.number}
+    """Random sampling without pruning against the reference's (TPE's) best at equal trials."""
+    _, reference = _reference(folder, data_dir, trials, seed)
+    study = _run(folder, data_dir, f"random_none_seed{seed}", "random", {"name": "none"}, trials, seed)
+    return {"tpe_best": reference["best"], "random_best": study.best_value,
+            "random_best_trial": study.best_trial.number}
 
 
-PARTS = {"pruning": _pruning, "random": _random}
+def _summary(per_seed: dict[int, dict[str, Any]], pruners: list[str]) -> dict[str, Any]:
+    """Per pruner over seeds: the median step ratio, seeds that reached the reference's best, seeds
+    within 0.5x."""
+    summary = {}
+    for spec in pruners:
+        rows = [r["pruning"]["pruners"][spec] for r in per_seed.values() if "pruning" in r]
+        ratios = [r["step_ratio"] if math.isfinite(r["step_ratio"]) else math.inf for r in rows]
+        if ratios:
+            summary[spec] = {"median_step_ratio": statistics.median(ratios), "seeds": len(ratios),
+                             "reached": sum(math.isfinite(x) for x in ratios),
+                             "within_half": sum(x <= 0.5 for x in ratios)}
+    return summary
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default="0", help="comma-separated sampler seeds (default 0)")
+    parser.add_argument("--pruners", nargs="*", default=["hyperband"],
+                        help="pruners to compare with no pruning, NAME[:KEY=VALUE,...] (default hyperband)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--workdir", type=Path, help="keep the studies here and reuse finished ones "
+                        "(default: a new temporary folder)")
     parser.add_argument("--parts", default="pruning,random,overhead",
                         help="comma-separated parts to run: pruning, random, overhead (default all)")
-    parser.add_argument("--overhead-only", action="store_true", help="same as --parts overhead")
     args = parser.parse_args()
-    parts = ["overhead"] if args.overhead_only else args.parts.split(",")
-    unknown = set(parts) - {*PARTS, "overhead"}
+    parts = args.parts.split(",")
+    unknown = set(parts) - {"pruning", "random", "overhead"}
     if unknown:
-        parser.error(f"--parts: unknown {sorted(unknown)}; choose from {[*PARTS, 'overhead']}")
+        parser.error(f"--parts: unknown {sorted(unknown)}; choose from pruning, random, overhead")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+        for spec in args.pruners:
+            parse_pruner(spec)
+    except ValueError as exc:
+        parser.error(str(exc))
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    folder = Path(tempfile.mkdtemp(prefix="hpsearch-search-bench-"))
+    folder = args.workdir or Path(tempfile.mkdtemp(prefix="hpsearch-search-bench-"))
+    folder.mkdir(parents=True, exist_ok=True)
     data_dir = folder / "data"
-    result: dict[str, Any] = {"device": _device(), "trials": args.trials, "seed": args.seed}
+    result: dict[str, Any] = {"device": _device(), "torch": torch.__version__, "optuna": optuna.__version__,
+                              "trials": args.trials, "seeds": seeds, "per_seed": {}}
     for part in parts:  # each part's figures are printed (and written) as soon as it ends
-        result.update(_overhead(folder, data_dir, args.rounds) if part == "overhead"
-                      else PARTS[part](folder, data_dir, args.trials, args.seed))
+        if part == "overhead":
+            result["overhead"] = _overhead(folder, data_dir, args.rounds)
+        for seed in seeds if part != "overhead" else []:
+            per = result["per_seed"].setdefault(seed, {})
+            per[part] = (_pruning(folder, data_dir, args.trials, seed, args.pruners) if part == "pruning"
+                         else _random(folder, data_dir, args.trials, seed))
+            result["summary"] = _summary(result["per_seed"], args.pruners)
+            print(json.dumps(result, indent=2), flush=True)
+            write_json(args.json, result)
         print(json.dumps(result, indent=2), flush=True)
         write_json(args.json, result)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -37,12 +38,20 @@ class SamplerConfig:
 
 @dataclass
 class PrunerConfig:
-    """Hyperband over training steps (min/max resource from the evaluation schedule), median, or none."""
+    """Hyperband over training steps (min/max resource from the evaluation schedule), median, or none.
+
+    Attributes:
+        min_steps: no trial is pruned before it has trained this many steps (Hyperband's
+            smallest rung; for the median pruner, a floor on its warm-up). Early FID is a poor
+            judge of designs that start slowly, such as hidden-concat discriminators; 0 lets
+            the first evaluation decide.
+    """
 
     name: Literal["hyperband", "median", "none"] = "hyperband"
     reduction_factor: int = option(3, ge=2)
     n_startup_trials: int = option(4, ge=0)  # median: trials before pruning starts
-    n_warmup_evals: int = option(1, ge=0)  # median: evaluations of a trial before it can be pruned
+    n_warmup_evals: int = option(1, ge=0)  # median: evaluations a trial reports before it can be pruned
+    min_steps: int = option(0, ge=0)
 
 
 @dataclass
@@ -129,6 +138,9 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
     if storage:
         cfg.storage = storage
     base = from_dict(cfg.base, f"{path}: base")
+    if cfg.pruner.name != "none" and cfg.pruner.min_steps >= base.train.steps:
+        raise ConfigError(f"{path}: pruner.min_steps: must be below base train.steps ({base.train.steps}), or "
+                          f"no trial could be pruned; got {cfg.pruner.min_steps}")
     space = load_space(path.parent / cfg.space)
     space.check(cfg.base, num_blocks(base.data.image_size))
     for i, params in enumerate(cfg.enqueue):
@@ -160,13 +172,18 @@ def make_sampler(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
 
 
 def make_pruner(cfg: PrunerConfig, train_steps: int, eval_every: int) -> optuna.pruners.BasePruner:
-    """Hyperband's resource is the training step at which a trial reports (one per evaluation)."""
+    """Hyperband's resource is the training step at which a trial reports (one per evaluation).
+
+    Its smallest rung is the first evaluation at or after `min_steps`, so a rung always falls
+    on a step at which trials report.
+    """
     if cfg.name == "none":
         return optuna.pruners.NopPruner()
-    if cfg.name == "median":
+    first = min(eval_every * max(1, math.ceil(cfg.min_steps / eval_every)), train_steps)
+    if cfg.name == "median":  # the earliest step Optuna's median pruner may prune at is n_warmup_steps
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
-                                           n_warmup_steps=cfg.n_warmup_evals * eval_every)
-    return optuna.pruners.HyperbandPruner(min_resource=min(eval_every, train_steps), max_resource=train_steps,
+                                           n_warmup_steps=max((cfg.n_warmup_evals + 1) * eval_every, first))
+    return optuna.pruners.HyperbandPruner(min_resource=first, max_resource=train_steps,
                                           reduction_factor=cfg.reduction_factor)
 
 
