@@ -15,6 +15,7 @@ import sqlalchemy.exc
 
 from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
+from hpsearch.search.pruners import ExtrapolatingPruner
 from hpsearch.search.space import SearchSpace, load_space
 from hpsearch.search.storage import GRPC_SCHEME, ReconnectingRDBStorage, retry_on_disconnect
 
@@ -38,18 +39,20 @@ class SamplerConfig:
 
 @dataclass
 class PrunerConfig:
-    """Hyperband over training steps (min/max resource from the evaluation schedule), median, or none.
+    """Hyperband over training steps (min/max resource from the evaluation schedule), median,
+    extrapolate (`hpsearch.search.pruners.ExtrapolatingPruner`), or none.
 
     Attributes:
         min_steps: no trial is pruned before it has trained this many steps (Hyperband's
             smallest rung; for the median pruner, a floor on its warm-up). Early FID is a poor
             judge of designs that start slowly, such as hidden-concat discriminators; 0 lets
             the first evaluation decide.
+        n_startup_trials: median, extrapolate: trials that must finish before pruning starts.
     """
 
-    name: Literal["hyperband", "median", "none"] = "hyperband"
+    name: Literal["hyperband", "median", "extrapolate", "none"] = "hyperband"
     reduction_factor: int = option(3, ge=2)
-    n_startup_trials: int = option(4, ge=0)  # median: trials before pruning starts
+    n_startup_trials: int = option(4, ge=0)
     n_warmup_evals: int = option(1, ge=0)  # median: evaluations a trial reports before it can be pruned
     min_steps: int = option(0, ge=0)
 
@@ -180,6 +183,8 @@ def make_pruner(cfg: PrunerConfig, train_steps: int, eval_every: int) -> optuna.
     if cfg.name == "none":
         return optuna.pruners.NopPruner()
     first = min(eval_every * max(1, math.ceil(cfg.min_steps / eval_every)), train_steps)
+    if cfg.name == "extrapolate":
+        return ExtrapolatingPruner(train_steps, first, cfg.n_startup_trials)
     if cfg.name == "median":  # the earliest step Optuna's median pruner may prune at is n_warmup_steps
         return optuna.pruners.MedianPruner(n_startup_trials=cfg.n_startup_trials,
                                            n_warmup_steps=max((cfg.n_warmup_evals + 1) * eval_every, first))
