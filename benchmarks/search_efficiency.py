@@ -6,9 +6,14 @@ without its enqueued best), one after the other in this process, SQLite storage 
 - **TPE, no pruning** — the reference: its best objective, and the training steps it spent
   until it first reached that value;
 - **TPE + each pruner in `--pruners`** — the training steps it needs to reach the reference's
-  best (target: at most half of the reference's steps), and, as a check that the steps were not
-  saved by giving up quality, each study's best at an equal number of steps;
+  best (target: at most half of the reference's steps); with `--equal-steps` it runs until it
+  has spent the reference's steps, not for as many trials;
 - **random, no pruning** — TPE against random sampling at an equal number of trials.
+
+The objective is itself a noisy measurement (class FID from a few hundred samples), and two bests
+closer than its noise cannot be told apart. So the reference's best generator is evaluated again
+with `--noise-seeds` sampling seeds, and the steps to the reference's best are also counted to
+within one standard deviation of it, for the reference and for each pruned study.
 
 Each is run for every seed in `--seeds` (the seed of the sampler; the training seed is the base
 config's). Steps spent are counted in trial order: a trial contributes the last step it
@@ -22,18 +27,19 @@ being its start-to-completion time in the storage (a worker's one-time start, lo
 dataset and the study, is not per trial).
 
 A pruner is written `NAME[:KEY=VALUE,...]` with the keys of a study file's `pruner:` section,
-e.g. `hyperband`, `hyperband:min_steps=750`, `median:n_warmup_evals=2`.
+e.g. `hyperband`, `hyperband:min_steps=750`, `extrapolate:min_steps=750,n_startup_trials=1`.
 
 Usage:
     python benchmarks/search_efficiency.py [--trials 16] [--seeds 0] [--rounds 3] [--json OUT.json]
     python benchmarks/search_efficiency.py --parts pruning --trials 20 --seeds 0,1 \\
-        --pruners hyperband hyperband:min_steps=750 --workdir runs/bench-search
+        --pruners hyperband extrapolate:min_steps=750,n_startup_trials=1 --workdir runs/bench-search
     python benchmarks/search_efficiency.py --parts overhead [--rounds 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import platform
@@ -49,8 +55,10 @@ import torch
 import yaml
 from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
+from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import load_dataset
 from hpsearch.metrics import Evaluator
+from hpsearch.sampling import load_generator
 from hpsearch.search.study import load_study_config, open_study
 from hpsearch.search.worker import run_worker
 from hpsearch.training import train
@@ -119,15 +127,39 @@ def _total_steps(study: optuna.Study) -> int:
 
 
 def _run(folder: Path, data_dir: Path, name: str, sampler: str, pruner: dict[str, Any], trials: int,
-         seed: int) -> optuna.Study:
-    """The study `name`, run to `trials` finished trials (or taken as it is when already finished)."""
+         seed: int, budget_steps: int | None = None, max_trials: int | None = None) -> optuna.Study:
+    """The study `name`, run to `trials` finished trials (or taken as it is when already finished).
+
+    With `budget_steps`, trials are added one at a time until the study has spent that many
+    training steps (or has `max_trials`), so a pruned study gets the budget a study without
+    pruning spends on `trials` trials.
+    """
     loaded = load_study_config(_study_file(folder, name, sampler, pruner, trials, seed))
     start = time.perf_counter()
     run_worker(loaded, data_dir, "auto")
     study = open_study(loaded)
-    print(f"{name}: {len(study.trials)} trials ({time.perf_counter() - start:.0f} s in this run), "
-          f"best {study.best_value:.3f}", flush=True)
+    while budget_steps and _total_steps(study) < budget_steps and len(study.trials) < (max_trials or math.inf):
+        run_worker(loaded, data_dir, "auto", n_trials=len(study.trials) + 1)
+    print(f"{name}: {len(study.trials)} trials, {_total_steps(study)} steps ({time.perf_counter() - start:.0f} s "
+          f"in this run), best {study.best_value:.3f}", flush=True)
     return study
+
+
+def _noise(data_dir: Path, study: optuna.Study, seeds: int) -> dict[str, Any]:
+    """The objective's own noise: the best trial's final generator evaluated with `seeds` sampling seeds.
+
+    Two studies whose bests differ by less than this cannot be told apart by the measurement,
+    so steps to the reference's best are also counted to within one standard deviation.
+    """
+    best = study.best_trial
+    generator = load_generator(Path(best.user_attrs["run_dir"]) / CHECKPOINT_NAME, torch.device("cpu"))
+    cfg, objective = generator.config, str(best.user_attrs["objective"])
+    dataset = load_dataset(cfg.data, data_dir)
+    values = [Evaluator(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=s)), dataset,
+                        torch.device("cpu"), data_dir / "cache")(generator.step, generator.generator)[objective]
+              for s in range(seeds)]
+    mean = statistics.mean(values)
+    return {"values": values, "mean": mean, "relative_sd": statistics.stdev(values) / mean}
 
 
 def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
@@ -169,25 +201,37 @@ def _reference(folder: Path, data_dir: Path, trials: int, seed: int) -> tuple[op
                    "total_steps": _total_steps(study)}
 
 
-def _pruning(folder: Path, data_dir: Path, trials: int, seed: int, pruners: list[str]) -> dict[str, Any]:
-    """TPE without pruning (the reference) against TPE with each pruner: steps to the reference's best,
-    and each study's best at equal steps."""
+def _pruning(folder: Path, data_dir: Path, trials: int, seed: int, pruners: list[str],
+             noise_seeds: int, equal_steps: bool) -> dict[str, Any]:
+    """TPE without pruning (the reference) against TPE with each pruner, on as many trials or (with
+    `equal_steps`) as many training steps: steps to the reference's best (exactly, and to within the
+    objective's noise), and each study's best at equal steps."""
     reference, result = _reference(folder, data_dir, trials, seed)
+    noise = _noise(data_dir, reference, noise_seeds)
     target, ref_steps = result["best"], result["steps_to_best"]
+    near = target * (1 + noise["relative_sd"])
+    ref_near = _steps_to_reach(reference, near)
     compared: dict[str, Any] = {}
     for spec in pruners:
-        study = _run(folder, data_dir, f"tpe_{_label(spec)}_seed{seed}", "tpe", parse_pruner(spec), trials, seed)
-        steps, total = _steps_to_reach(study, target), _total_steps(study)
+        study = _run(folder, data_dir, f"tpe_{_label(spec)}_seed{seed}", "tpe", parse_pruner(spec), trials, seed,
+                     budget_steps=result["total_steps"] if equal_steps else None, max_trials=3 * trials)
+        steps, steps_near, total = _steps_to_reach(study, target), _steps_to_reach(study, near), _total_steps(study)
         compared[spec] = {
-            "steps_to_reference_best": steps, "step_ratio": steps / ref_steps if steps is not None else math.nan,
-            "best": study.best_value, "best_trial": study.best_trial.number, "total_steps": total,
+            "trials": len(study.trials), "total_steps": total,
             "pruned": sum(t.state == optuna.trial.TrialState.PRUNED for t in study.trials),
-            # equal budgets: the reference's best after this study's steps, and this study's best
-            # after the reference's steps to its best
-            "reference_best_at_these_total_steps": _best_within(reference, total),
+            "steps_to_reference_best": steps, "step_ratio": _ratio(steps, ref_steps),
+            "steps_to_within_noise": steps_near, "step_ratio_within_noise": _ratio(steps_near, ref_near),
+            "best": study.best_value, "best_trial": study.best_trial.number,
+            # at equal steps: this study's best after the reference's steps to its best
             "best_at_reference_steps_to_best": _best_within(study, ref_steps),
             "params_of_best": study.best_trial.params}
-    return {"reference": {**result, "params_of_best": reference.best_trial.params}, "pruners": compared}
+    return {"reference": {**result, "steps_to_within_noise": ref_near, "within_noise_target": near,
+                          "params_of_best": reference.best_trial.params, "noise": noise},
+            "pruners": compared}
+
+
+def _ratio(steps: int | None, reference: int | None) -> float:
+    return steps / reference if steps is not None and reference else math.nan
 
 
 def _random(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, Any]:
@@ -201,14 +245,15 @@ def _random(folder: Path, data_dir: Path, trials: int, seed: int) -> dict[str, A
 def _summary(per_seed: dict[int, dict[str, Any]], pruners: list[str]) -> dict[str, Any]:
     """Per pruner over seeds: the median step ratio, seeds that reached the reference's best, seeds
     within 0.5x."""
-    summary = {}
+    summary: dict[str, Any] = {}
     for spec in pruners:
         rows = [r["pruning"]["pruners"][spec] for r in per_seed.values() if "pruning" in r]
-        ratios = [r["step_ratio"] if math.isfinite(r["step_ratio"]) else math.inf for r in rows]
-        if ratios:
-            summary[spec] = {"median_step_ratio": statistics.median(ratios), "seeds": len(ratios),
-                             "reached": sum(math.isfinite(x) for x in ratios),
-                             "within_half": sum(x <= 0.5 for x in ratios)}
+        for key in ("step_ratio", "step_ratio_within_noise"):
+            ratios = [r[key] if math.isfinite(r[key]) else math.inf for r in rows]
+            if ratios:
+                summary.setdefault(spec, {})[key] = {
+                    "median": statistics.median(ratios), "seeds": len(ratios),
+                    "reached": sum(math.isfinite(x) for x in ratios), "within_half": sum(x <= 0.5 for x in ratios)}
     return summary
 
 
@@ -219,6 +264,11 @@ def main() -> None:
     parser.add_argument("--pruners", nargs="*", default=["hyperband"],
                         help="pruners to compare with no pruning, NAME[:KEY=VALUE,...] (default hyperband)")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--equal-steps", action="store_true",
+                        help="run each pruned study until it has spent the reference's training steps (up to "
+                             "3x the trials), not for as many trials")
+    parser.add_argument("--noise-seeds", type=int, default=8,
+                        help="sampling seeds to measure the objective's noise on the reference's best (default 8)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--workdir", type=Path, help="keep the studies here and reuse finished ones "
                         "(default: a new temporary folder)")
@@ -246,7 +296,9 @@ def main() -> None:
             result["overhead"] = _overhead(folder, data_dir, args.rounds)
         for seed in seeds if part != "overhead" else []:
             per = result["per_seed"].setdefault(seed, {})
-            per[part] = (_pruning(folder, data_dir, args.trials, seed, args.pruners) if part == "pruning"
+            per[part] = (_pruning(folder, data_dir, args.trials, seed, args.pruners, args.noise_seeds,
+                                  args.equal_steps)
+                         if part == "pruning"
                          else _random(folder, data_dir, args.trials, seed))
             result["summary"] = _summary(result["per_seed"], args.pruners)
             print(json.dumps(result, indent=2), flush=True)

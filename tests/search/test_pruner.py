@@ -69,8 +69,10 @@ def test_min_steps_at_or_past_training_is_refused(tmp_path: Path, capsys: pytest
     assert "min_steps" in capsys.readouterr().err
 
 
-def test_extrapolate_follows_the_power_law_through_the_last_two_evaluations() -> None:
-    assert extrapolate([(250, 400.0), (500, 100.0), (1000, 50.0)], 1500) == pytest.approx(50 * 1000 / 1500)
+def test_extrapolate_continues_the_rate_of_the_last_two_evaluations() -> None:
+    # halved over the last 500 steps: 25 after 500 more
+    assert extrapolate([(250, 400.0), (500, 100.0), (1000, 50.0)], 1500) == pytest.approx(25.0)
+    assert extrapolate([(500, 100.0), (750, 50.0)], 1500) == pytest.approx(50 / 8)
     assert extrapolate([(500, 40.0), (1000, 45.0)], 1500) == 40.0  # rose: its best so far
     assert extrapolate([(500, 40.0), (1000, 40.0)], 1500) == 40.0
     assert extrapolate([(500, 0.0), (1000, 0.0)], 1500) == 0.0
