@@ -152,11 +152,12 @@ def _noise(data_dir: Path, study: optuna.Study, seeds: int) -> dict[str, Any]:
     so steps to the reference's best are also counted to within one standard deviation.
     """
     best = study.best_trial
-    generator = load_generator(Path(best.user_attrs["run_dir"]) / CHECKPOINT_NAME, torch.device("cpu"))
+    device = _torch_device()
+    generator = load_generator(Path(best.user_attrs["run_dir"]) / CHECKPOINT_NAME, device)
     cfg, objective = generator.config, str(best.user_attrs["objective"])
     dataset = load_dataset(cfg.data, data_dir)
-    values = [Evaluator(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=s)), dataset,
-                        torch.device("cpu"), data_dir / "cache")(generator.step, generator.generator)[objective]
+    values = [Evaluator(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=s)), dataset, device,
+                        data_dir / "cache")(generator.step, generator.generator)[objective]
               for s in range(seeds)]
     mean = statistics.mean(values)
     return {"values": values, "mean": mean, "relative_sd": statistics.stdev(values) / mean}
@@ -167,7 +168,7 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     evaluation run directly, alternating; the worker's one-time start (dataset, study) is excluded."""
     name = f"overhead_{time.strftime('%Y%m%d%H%M%S')}"  # a new study each time, even in a reused workdir
     loaded = load_study_config(_study_file(folder, name, "tpe", {"name": "none"}, 10_000, 0, enqueue=True))
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = _torch_device()
     dataset = load_dataset(loaded.base.data, data_dir)
     fixed = optuna.trial.FixedTrial(loaded.cfg.enqueue[0])
     cfg = loaded.space.suggest(fixed, loaded.cfg.base, loaded.n_blocks)  # type: ignore[arg-type]
@@ -187,6 +188,10 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     t, d = statistics.median(trial_s), statistics.median(direct_s)
     return {"trial_s": trial_s, "direct_s": direct_s, "overhead": t / d - 1,
             "overhead_per_round": [a / b - 1 for a, b in zip(trial_s, direct_s, strict=True)]}
+
+
+def _torch_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _device() -> str:
@@ -291,18 +296,17 @@ def main() -> None:
     data_dir = folder / "data"
     result: dict[str, Any] = {"device": _device(), "torch": torch.__version__, "optuna": optuna.__version__,
                               "trials": args.trials, "seeds": seeds, "per_seed": {}}
-    for part in parts:  # each part's figures are printed (and written) as soon as it ends
-        if part == "overhead":
+    runs = [(part, seed) for part in parts for seed in ([None] if part == "overhead" else seeds)]
+    for part, seed in runs:
+        # each part's figures are printed (and written) as soon as it ends, seed by seed
+        if seed is None:
             result["overhead"] = _overhead(folder, data_dir, args.rounds)
-        for seed in seeds if part != "overhead" else []:
-            per = result["per_seed"].setdefault(seed, {})
-            per[part] = (_pruning(folder, data_dir, args.trials, seed, args.pruners, args.noise_seeds,
-                                  args.equal_steps)
-                         if part == "pruning"
-                         else _random(folder, data_dir, args.trials, seed))
-            result["summary"] = _summary(result["per_seed"], args.pruners)
-            print(json.dumps(result, indent=2), flush=True)
-            write_json(args.json, result)
+        elif part == "pruning":
+            result["per_seed"].setdefault(seed, {})[part] = _pruning(
+                folder, data_dir, args.trials, seed, args.pruners, args.noise_seeds, args.equal_steps)
+        else:
+            result["per_seed"].setdefault(seed, {})[part] = _random(folder, data_dir, args.trials, seed)
+        result["summary"] = _summary(result["per_seed"], args.pruners)
         print(json.dumps(result, indent=2), flush=True)
         write_json(args.json, result)
 
