@@ -47,6 +47,7 @@ import re
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,26 +101,23 @@ def _trial_order(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     return sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
 
 
-def _steps_to_reach(study: optuna.Study, target: float) -> int | None:
-    """Training steps spent, in trial order, until a reported objective first reaches `target`."""
+def _reports(study: optuna.Study) -> Iterator[tuple[int, float]]:
+    """Every reported objective with the training steps spent up to it, in trial order."""
     spent = 0
     for trial in _trial_order(study):
         for step, value in sorted(trial.intermediate_values.items()):
-            if value <= target:
-                return spent + step
+            yield spent + step, value
         spent += max(trial.intermediate_values, default=0)
-    return None
+
+
+def _steps_to_reach(study: optuna.Study, target: float) -> int | None:
+    """Training steps spent, in trial order, until a reported objective first reaches `target`."""
+    return next((spent for spent, value in _reports(study) if value <= target), None)
 
 
 def _best_within(study: optuna.Study, budget: int) -> float:
     """The best objective reported within the first `budget` training steps, in trial order."""
-    best, spent = math.inf, 0
-    for trial in _trial_order(study):
-        for step, value in sorted(trial.intermediate_values.items()):
-            if spent + step <= budget:
-                best = min(best, value)
-        spent += max(trial.intermediate_values, default=0)
-    return best
+    return min((value for spent, value in _reports(study) if spent <= budget), default=math.inf)
 
 
 def _total_steps(study: optuna.Study) -> int:

@@ -37,9 +37,9 @@ class ExtrapolatingPruner(optuna.pruners.BasePruner):
     that starts fast and flattens, and is pruned though it would have won. This pruner asks
     instead whether the trial can still win: it extrapolates the trial's curve to the end of
     training (`extrapolate`) and prunes when that prediction is worse than the best completed
-    trial's value. Early in training GAN curves often plateau before they fall, so give it a
-    `min_step` of about half the training. Trials that have flattened above the incumbent are stopped early, trials
-    still falling steeply are kept. For minimized objectives only (FID).
+    trial's value. Trials that have flattened above the incumbent are stopped early, trials
+    still falling steeply are kept. Early in training GAN curves often plateau before they
+    fall, so give it a `min_step` of about half the training. For minimized objectives only (FID).
 
     Args:
         last_step: the step trials train to (the study's `train.steps`).
