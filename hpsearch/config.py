@@ -140,6 +140,8 @@ class TrainConfig:
         acgan_weight: weight of the auxiliary-classifier cross-entropy (d_cond `acgan`).
         ema: keep an exponential moving average of G for sampling.
         ema_decay: EMA decay per step.
+        ema_warmup: ramp the EMA decay up as min(ema_decay, (1 + step) / (10 + step)), so
+            that early evaluations score the trained generator rather than its random initialization.
         seed: seeds model init, noise, labels and batches.
         amp: bf16 autocast (CUDA only; ignored on CPU).
         channels_last: channels-last memory format (CUDA only).
@@ -162,6 +164,7 @@ class TrainConfig:
     acgan_weight: float = option(1.0, ge=0.0)
     ema: bool = True
     ema_decay: float = option(0.999, ge=0.0, lt=1.0)
+    ema_warmup: bool = True
     seed: int = option(0, ge=0)
     amp: bool = True
     channels_last: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 from hpsearch.checkpoint import load_checkpoint
 from hpsearch.data import DeviceBatchSampler
 from hpsearch.errors import CheckpointError, TrainingDiverged
-from hpsearch.training import train
+from hpsearch.training import EMA, train
 from tests.conftest import random_dataset, tiny_config
 
 CPU = torch.device("cpu")
@@ -122,3 +123,23 @@ def test_device_batch_sampler_scales_flips_and_is_seeded() -> None:
     again = DeviceBatchSampler(dataset, 64, CPU, torch.Generator().manual_seed(0), hflip=True).sample()
     torch.testing.assert_close(again[0], x)
     torch.testing.assert_close(again[1], y)
+
+
+def test_ema_warmup_ramps_the_decay_so_early_averages_forget_the_initialization() -> None:
+    model = torch.nn.Linear(3, 2)
+    warm, cold = EMA(model, 0.999, warmup=True), EMA(model, 0.999, warmup=False)
+    assert warm.decay_at(1) == pytest.approx(2 / 11) and warm.decay_at(10**6) == 0.999
+    assert [warm.decay_at(s) for s in (1, 10, 100, 1000)] == sorted(warm.decay_at(s) for s in (1, 10, 100, 1000))
+    assert cold.decay_at(1) == 0.999
+    init = model.weight.detach().clone()
+    with torch.no_grad():
+        model.weight.fill_(1.0)
+    for step in range(1, 251):
+        warm.update(model, step)
+        cold.update(model, step)
+    # 250 steps toward the trained weights: the cold average still holds 0.999**250 = 78% of the init.
+    torch.testing.assert_close(cold.model.weight, init * 0.999**250 + (1 - 0.999**250))
+    # With the warm-up the init's share is the product of the ramped decays: under 0.1%.
+    share = math.prod(warm.decay_at(s) for s in range(1, 251))
+    assert share < 1e-3
+    torch.testing.assert_close(warm.model.weight, init * share + (1 - share))
