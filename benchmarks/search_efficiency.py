@@ -62,7 +62,7 @@ from hpsearch.metrics import Evaluator
 from hpsearch.sampling import load_generator
 from hpsearch.search.study import load_study_config, open_study
 from hpsearch.search.worker import run_worker
-from hpsearch.training import train
+from hpsearch.training import resolve_device, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -150,7 +150,7 @@ def _noise(data_dir: Path, study: optuna.Study, seeds: int) -> dict[str, Any]:
     so steps to the reference's best are also counted to within one standard deviation.
     """
     best = study.best_trial
-    device = _torch_device()
+    device = resolve_device("auto")
     generator = load_generator(Path(best.user_attrs["run_dir"]) / CHECKPOINT_NAME, device)
     cfg, objective = generator.config, str(best.user_attrs["objective"])
     dataset = load_dataset(cfg.data, data_dir)
@@ -166,7 +166,7 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     evaluation run directly, alternating; the worker's one-time start (dataset, study) is excluded."""
     name = f"overhead_{time.strftime('%Y%m%d%H%M%S')}"  # a new study each time, even in a reused workdir
     loaded = load_study_config(_study_file(folder, name, "tpe", {"name": "none"}, 10_000, 0, enqueue=True))
-    device = _torch_device()
+    device = resolve_device("auto")
     dataset = load_dataset(loaded.base.data, data_dir)
     fixed = optuna.trial.FixedTrial(loaded.cfg.enqueue[0])
     cfg = loaded.space.suggest(fixed, loaded.cfg.base, loaded.n_blocks)  # type: ignore[arg-type]
@@ -186,10 +186,6 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     t, d = statistics.median(trial_s), statistics.median(direct_s)
     return {"trial_s": trial_s, "direct_s": direct_s, "overhead": t / d - 1,
             "overhead_per_round": [a / b - 1 for a, b in zip(trial_s, direct_s, strict=True)]}
-
-
-def _torch_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def _device() -> str:
