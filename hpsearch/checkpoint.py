@@ -25,12 +25,16 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     Raises:
         CheckpointError: missing, unreadable, or not an hpsearch checkpoint.
     """
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not Path(path).is_file():
+        raise CheckpointError(f"{path}: not a file (a checkpoint.pt is expected)")
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for a corrupt or foreign file
-        raise CheckpointError(f"{path}: not a readable checkpoint ({str(exc).splitlines()[0]})") from exc
+    except Exception as exc:  # torch raises many types for a corrupt, truncated or foreign file
+        reason = " ".join(str(exc).split())[:200] or type(exc).__name__  # str(EOFError()) is empty
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason}); it is damaged or not one "
+                              "hpsearch wrote") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not an hpsearch checkpoint (format {FORMAT_VERSION})")
     return payload

@@ -16,19 +16,19 @@ import torch
 from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
-from hpsearch.config import from_dict, load_config
+from hpsearch.config import MAX_SEED, from_dict, load_config
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted
 from hpsearch.images import save_grid
-from hpsearch.io import atomic_write
+from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import Evaluator
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.reports import build_report
-from hpsearch.sampling import class_labels, generate, load_generator, save_class_grid
+from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator, save_class_grid
 from hpsearch.search.status import export_trial, study_summary
-from hpsearch.search.study import load_study_config, open_study
-from hpsearch.search.worker import check_outputs, launch_workers, run_worker, set_threads_from_env
+from hpsearch.search.study import load_study_config, mask_url, open_study
+from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
 from hpsearch.stopping import GracefulStop
 from hpsearch.training import EvalCallback, resolve_device, train
 from hpsearch.visualize import (
@@ -58,10 +58,11 @@ def _run_train(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     device = resolve_device(args.device)
     out = args.out or Path("runs") / args.config.stem
+    check_writable(out, "--out", is_dir=True)
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
         raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it "
                           "or choose another --out")
-    data_dir = args.data_dir or default_data_dir()
+    data_dir = _data_dir(args)
     dataset = load_dataset(cfg.data, data_dir)
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
@@ -106,6 +107,8 @@ def _run_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--per-class: must be in 1..10000; got {args.per_class}")
     if not 0 < args.truncation <= 1:
         raise ConfigError(f"--truncation: must be in (0, 1]; got {args.truncation}")
+    _check_seed(args.seed)
+    check_writable(args.out, "--out", is_dir=False)
     device = resolve_device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     labels = class_labels(len(loaded.class_names), args.per_class, device)
@@ -135,8 +138,10 @@ def _run_eval(args: argparse.Namespace) -> int:
     overrides = {"samples": args.samples, "features": args.features}
     metrics = {**loaded.config.to_dict()["metrics"], **{k: v for k, v in overrides.items() if v is not None}}
     cfg = from_dict({**loaded.config.to_dict(), "metrics": metrics}, "command line")
-    data_dir = args.data_dir or default_data_dir()
-    evaluator = Evaluator(cfg, load_dataset(cfg.data, data_dir), device, data_dir / "cache")
+    data_dir = _data_dir(args)
+    dataset = load_dataset(cfg.data, data_dir)
+    check_same_classes(loaded.class_names, dataset.class_names, args.checkpoint)
+    evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")
     result = {"checkpoint": str(args.checkpoint), "step": loaded.step, "features": cfg.metrics.features,
               **evaluator(loaded.step, loaded.generator)}
     print(json.dumps(result))
@@ -161,17 +166,25 @@ def _add_run(p: argparse.ArgumentParser) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
+    # Everything that can fail is checked before the study exists: a fixed typo re-runs cleanly.
     loaded = load_study_config(args.study, args.storage)
-    if args.workers < 1 or args.per_gpu < 1 or (args.n_trials is not None and args.n_trials < 1):
-        raise ConfigError("--workers, --per-gpu and --n-trials must be at least 1")
-    check_outputs(loaded)
-    open_study(loaded, create=True)  # create once (and enqueue) before the workers start
-    gpus = [g.strip() for g in args.gpus.split(",") if g.strip()] if args.gpus else []
-    if args.workers == 1 and not gpus:
-        run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials,
-                   stop=GracefulStop().install())
-        code = 0
+    _warn_password_in_argv(args.storage)
+    _check_count("--workers", args.workers, MAX_WORKERS)
+    _check_count("--per-gpu", args.per_gpu, MAX_WORKERS)
+    if args.n_trials is not None:
+        _check_count("--n-trials", args.n_trials, 10_000_000)
+    gpus = parse_gpus(args.gpus)
+    if len(gpus) * args.per_gpu > MAX_WORKERS:
+        raise ConfigError(f"--gpus × --per-gpu: at most {MAX_WORKERS} workers; got {len(gpus) * args.per_gpu}")
+    data_dir = _data_dir(args)
+    in_process = args.workers == 1 and not gpus
+    prepared = prepare_worker(loaded, data_dir, args.device if in_process else "cuda" if gpus else "cpu")
+    if in_process:
+        stop = GracefulStop().install()
+        run_worker(loaded, data_dir, args.device, args.n_trials, stop=stop, prepared=prepared)
+        code = 128 + stop.signum if stop.signum else 0
     else:
+        open_study(loaded, create=True)  # create once (and enqueue) before the workers start
         code = launch_workers(args.study, loaded.storage_url, args.workers, gpus, args.per_gpu, args.n_trials,
                               args.data_dir)
     print(study_summary(loaded))
@@ -188,8 +201,12 @@ def _add_worker(p: argparse.ArgumentParser) -> None:
 def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
     loaded = load_study_config(args.study, args.storage)
-    run_worker(loaded, args.data_dir or default_data_dir(), args.device, args.n_trials, stop=GracefulStop().install())
-    return 0
+    _warn_password_in_argv(args.storage)
+    if args.n_trials is not None:
+        _check_count("--n-trials", args.n_trials, 10_000_000)
+    stop = GracefulStop().install()
+    run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=stop)
+    return 128 + stop.signum if stop.signum else 0
 
 
 def _run_status(args: argparse.Namespace) -> int:
@@ -204,6 +221,7 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 
 def _run_export(args: argparse.Namespace) -> int:
+    check_writable(args.out, "--out", is_dir=True)
     path = export_trial(load_study_config(args.study, args.storage), args.trial, args.out)
     _logger.info("exported to %s (hpsearch sample %s --out samples.png)", args.out, path)
     return 0
@@ -251,6 +269,8 @@ def _run_visualize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: must end in .png")
     if not (1 <= args.rows <= 16 and 1 <= args.cols <= 16):
         raise ConfigError(f"--rows and --cols: must be in 1..16; got {args.rows}, {args.cols}")
+    _check_seed(args.seed)
+    check_writable(args.out, "--out", is_dir=False)
     device = resolve_device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     k = len(loaded.class_names)
@@ -289,7 +309,9 @@ def _run_report(args: argparse.Namespace) -> int:
     if not 1 <= args.top <= 1000:
         raise ConfigError(f"--top: must be in 1..1000; got {args.top}")
     loaded = load_study_config(args.study, args.storage)
-    report = build_report(loaded, args.out or Path("reports") / loaded.cfg.study, args.top, png=not args.no_png)
+    out = args.out or Path("reports") / loaded.cfg.study
+    check_writable(out, "--out", is_dir=True)
+    report = build_report(loaded, out, args.top, png=not args.no_png)
     for note in report.notes:
         _logger.warning("%s", note)
     print(report.out / "index.html")
@@ -333,6 +355,32 @@ def _run_storage_proxy(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_WORKERS = 256  # worker processes on one machine: beyond this a typo, not a plan
+
+
+def _check_count(flag: str, value: int, most: int) -> None:
+    if not 1 <= value <= most:
+        raise ConfigError(f"{flag}: must be in 1..{most}; got {value}")
+
+
+def _check_seed(seed: int) -> None:
+    if not 0 <= seed <= MAX_SEED:
+        raise ConfigError(f"--seed: must be in 0..{MAX_SEED}; got {seed}")
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    """--data-dir (or its default), which must be a folder this user can write (the dataset cache lives there)."""
+    data_dir = args.data_dir or default_data_dir()
+    check_writable(data_dir, "--data-dir" if args.data_dir else "data directory ($HPSEARCH_DATA)", is_dir=True)
+    return Path(data_dir)
+
+
+def _warn_password_in_argv(storage: str | None) -> None:
+    if storage and storage != os.environ.get("HPSEARCH_STORAGE") and mask_url(storage) != storage:
+        _logger.warning("--storage holds a password, which every user of this machine can read in its process "
+                        "list; put the URL in $HPSEARCH_STORAGE instead")
+
+
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
@@ -374,8 +422,19 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command][2](args)
     except HPSearchError as exc:
-        print(f"hpsearch: error: {exc}", file=sys.stderr)
+        print(f"hpsearch: error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused something we could not check beforehand (disk full, ...)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"hpsearch: error: {where}{exc.strerror or _one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
+        print("hpsearch: interrupted", file=sys.stderr)
+        return 130
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split()) or "unknown error"
 
 
 if __name__ == "__main__":

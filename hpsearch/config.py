@@ -18,6 +18,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from hpsearch.errors import ConfigError
+from hpsearch.io import read_text
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
 GeneratorName = Literal["dcgan", "sagan", "stylegan2"]
@@ -30,6 +31,8 @@ KERNEL_SIZES = (3, 4, 5)
 ATTENTION_RESOLUTIONS = (4, 8, 16, 32, 64)
 IMAGE_SIZES = (16, 32, 64)
 MAX_SLOPE = 0.3
+MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
+MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
 
 
 def option(default: Any, **meta: Any) -> Any:
@@ -151,7 +154,7 @@ class TrainConfig:
         grid_per_class: samples per class row in the sample grid.
     """
 
-    steps: int = option(2000, ge=1)
+    steps: int = option(2000, ge=1, le=MAX_STEPS)
     batch_size: int = option(64, ge=1, le=8192)
     n_dis: int = option(1, ge=1, le=20)
     g_lr: float = option(2e-4, gt=0.0, le=1.0)
@@ -160,17 +163,17 @@ class TrainConfig:
     d_betas: list[float] = option([0.0, 0.9], ge=0.0, lt=1.0, length=2)
     loss: LossName = "hinge"
     real_label: float = option(0.9, gt=0.0, le=1.0)
-    gp_weight: float = option(10.0, ge=0.0)
-    acgan_weight: float = option(1.0, ge=0.0)
+    gp_weight: float = option(10.0, ge=0.0, le=1e4)
+    acgan_weight: float = option(1.0, ge=0.0, le=1e4)
     ema: bool = True
     ema_decay: float = option(0.999, ge=0.0, lt=1.0)
     ema_warmup: bool = True
-    seed: int = option(0, ge=0)
+    seed: int = option(0, ge=0, le=MAX_SEED)
     amp: bool = True
     channels_last: bool = True
-    log_every: int = option(50, ge=1)
-    eval_every: int = option(500, ge=1)
-    checkpoint_every: int = option(500, ge=1)
+    log_every: int = option(50, ge=1, le=MAX_STEPS)
+    eval_every: int = option(500, ge=1, le=MAX_STEPS)
+    checkpoint_every: int = option(500, ge=1, le=MAX_STEPS)
     grid_per_class: int = option(8, ge=1, le=64)
 
 
@@ -194,9 +197,9 @@ class MetricsConfig:
     features: FeatureExtractorName = "domain"
     inception_weights: str | None = None
     samples: int = option(1000, ge=2, le=200_000)
-    real_samples: int = option(10_000, ge=2)
+    real_samples: int = option(10_000, ge=2, le=10_000_000)
     msssim_pairs: int = option(50, ge=1, le=10_000)
-    classifier_steps: int = option(1000, ge=1)
+    classifier_steps: int = option(1000, ge=1, le=MAX_STEPS)
 
 
 @dataclass
@@ -269,14 +272,35 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
 
 
 def read_yaml(path: Path, kind: str = "config") -> Any:
-    """Parse a YAML file safely; a missing file or bad YAML is a one-line ConfigError naming it."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: {kind} file not found")
+    """Parse a YAML file safely; a missing, unreadable, binary, huge or malformed file is one ConfigError naming it."""
+    text = read_text(path, kind)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from exc
+    _check_tree(data, path)
     return data if data is not None else {}
+
+
+def _check_tree(data: Any, path: Path, limit: int = 100_000) -> None:
+    """Refuse YAML whose aliases make a cycle or blow up (`&a [*a]`, "billion laughs").
+
+    Validation walks and copies the loaded values; a cycle would recurse forever and an
+    alias bomb would expand to gigabytes.
+    """
+    count, stack = 0, [(data, 0, frozenset[int]())]
+    while stack:
+        node, depth, parents = stack.pop()
+        count += 1
+        if count > limit or depth > 64:
+            raise ConfigError(f"{path}: YAML too large or nested too deeply once its aliases are expanded")
+        if isinstance(node, (dict, list)):
+            if id(node) in parents:
+                raise ConfigError(f"{path}: YAML alias refers to itself (a cycle); write the values out")
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, depth + 1, parents | {id(node)}) for child in children)
 
 
 def _apply_override(raw: dict[str, Any], item: str) -> None:

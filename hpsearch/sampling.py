@@ -95,11 +95,32 @@ def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> Lo
     payload = load_checkpoint(path)
     try:
         cfg = from_dict(payload["config"], f"{path}:config")
-        names = list(payload["class_names"])
+        names = [str(n) for n in payload["class_names"]]
         shape = payload["image_shape"]
-    except (KeyError, ConfigError) as exc:
+    except (KeyError, TypeError, ConfigError) as exc:
         raise CheckpointError(f"{path}: cannot rebuild the generator ({exc})") from exc
-    gen = build_generator(cfg.model, cfg.data.image_size, int(shape[0]), len(names))
-    state = payload["ema"] if use_ema and payload.get("ema") is not None else payload["generator"]
-    gen.load_state_dict(state)
-    return LoadedGenerator(gen.to(device).eval(), cfg, names, int(payload["step"]))
+    try:
+        gen = build_generator(cfg.model, cfg.data.image_size, int(shape[0]), len(names))
+        state = payload["ema"] if use_ema and payload.get("ema") is not None else payload["generator"]
+        gen.load_state_dict(state)
+        step = int(payload["step"])
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
+        reason = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{path}: its weights do not match its own config ({type(exc).__name__}: "
+                              f"{reason}); the file is damaged or was edited") from exc
+    return LoadedGenerator(gen.to(device).eval(), cfg, names, step)
+
+
+def check_same_classes(trained: list[str], now: list[str], checkpoint: Path) -> None:
+    """The dataset a checkpoint is evaluated or resumed on must have the classes it was trained on.
+
+    Raises:
+        CheckpointError: naming both class lists (shortened).
+    """
+    if list(trained) != list(now):
+        raise CheckpointError(f"{checkpoint}: trained on {len(trained)} classes {_short(trained)}, but the dataset "
+                              f"now has {len(now)} classes {_short(now)}; use the dataset it was trained on")
+
+
+def _short(names: list[str]) -> str:
+    return str(list(names)) if len(names) <= 6 else f"[{', '.join(map(repr, names[:5]))}, ...]"

@@ -25,9 +25,11 @@ from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoin
 from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
+from hpsearch.io import atomic_write_text
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
+from hpsearch.sampling import check_same_classes
 
 _logger = logging.getLogger(__name__)
 
@@ -251,7 +253,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
     state = build_state(cfg, dataset, device)
     ckpt_path = out_dir / CHECKPOINT_NAME
     if resume and ckpt_path.is_file():
-        _restore(state, cfg, ckpt_path, device)
+        _restore(state, cfg, dataset, ckpt_path, device)
         _truncate_log(out_dir / METRICS_LOG, state.step)
         _logger.info("resumed from %s at step %d", ckpt_path, state.step)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -299,7 +301,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
     return state
 
 
-def _restore(state: TrainState, cfg: RunConfig, path: Path, device: torch.device) -> None:
+def _restore(state: TrainState, cfg: RunConfig, dataset: ImageDataset, path: Path, device: torch.device) -> None:
     payload = load_checkpoint(path, map_location=device)
     old, new = payload.get("config", {}), cfg.to_dict()
     diffs = [f"{section}.{key}" for section in new for key in new[section]
@@ -307,7 +309,14 @@ def _restore(state: TrainState, cfg: RunConfig, path: Path, device: torch.device
              and not (section == "train" and key in RESUMABLE_CHANGES) and section not in RESUMABLE_SECTIONS]
     if diffs:
         raise CheckpointError(f"{path}: cannot resume: the config differs in {', '.join(diffs)}")
-    state.load_state_dict(payload)
+    if "class_names" in payload:
+        check_same_classes(list(payload["class_names"]), dataset.class_names, path)
+    try:
+        state.load_state_dict(payload)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
+        reason = " ".join(str(exc).split())[:300]
+        raise CheckpointError(f"{path}: cannot resume: the checkpoint's state does not fit this run "
+                              f"({type(exc).__name__}: {reason}); delete it to start over") from exc
 
 
 def _append_log(path: Path, record: Mapping[str, Any]) -> None:
@@ -316,7 +325,28 @@ def _append_log(path: Path, record: Mapping[str, Any]) -> None:
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log lines after the checkpoint's step, so a resumed run does not log them twice."""
-    if path.is_file():
-        lines = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
-        path.write_text("".join(ln + "\n" for ln in lines))
+    """Drop log lines after the checkpoint's step, so a resumed run does not log them twice.
+
+    A line that does not parse (a kill in the middle of writing it leaves half a line, or a
+    crash leaves zeros) is dropped with a warning: the log is a record, the checkpoint the state.
+    """
+    if not path.is_file():
+        return
+    kept, torn = [], 0
+    for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():
+        record = _parse_log_line(line)
+        if record is None:
+            torn += bool(line.strip())
+        elif record["step"] <= step:
+            kept.append(line)
+    if torn:
+        _logger.warning("%s: dropped %d damaged line(s) (an interrupted write)", path, torn)
+    atomic_write_text(path, "".join(ln + "\n" for ln in kept))
+
+
+def _parse_log_line(line: str) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) and isinstance(record.get("step"), int) else None

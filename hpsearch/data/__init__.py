@@ -17,6 +17,7 @@ from hpsearch.data.download import ensure_files
 from hpsearch.data.idx import FASHION_CLASSES, FASHION_FILES, MNIST_CLASSES, MNIST_FILES, read_idx_pair
 from hpsearch.data.image_folder import fingerprint, list_image_folder, read_image_folder
 from hpsearch.data.sampler import DeviceBatchSampler
+from hpsearch.errors import DataError
 
 __all__ = ["DATASETS", "DeviceBatchSampler", "ImageDataset", "default_data_dir", "load_dataset"]
 
@@ -85,11 +86,30 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> ImageDataset:
     data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
     cache = _cache_path(cfg, data_dir)
     if cache.is_file():
-        return ImageDataset.load(cache)
+        try:
+            return _checked(ImageDataset.load(cache), cfg)
+        except DataError as exc:  # a cache is derived data: a damaged one is rebuilt, not fatal
+            _logger.warning("%s; rebuilding it", exc)
     images, labels, classes = DATASETS[cfg.name](cfg, data_dir)
     _logger.info("caching %s at %dx%d in %s", cfg.name, cfg.image_size, cfg.image_size, cache)
     labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
-    dataset = ImageDataset(to_nchw(resize_stack(images, cfg.image_size)), labels_t, classes)
+    dataset = _checked(ImageDataset(to_nchw(resize_stack(images, cfg.image_size)), labels_t, classes), cfg)
     dataset.save(cache)
+    return dataset
+
+
+def _checked(dataset: ImageDataset, cfg: DataConfig) -> ImageDataset:
+    """A dataset a conditional GAN can be trained and scored on: two classes or more, at the configured size.
+
+    With one class the domain classifier learns nothing and scores any generator perfectly
+    (an untrained one measured FID 0.05 and 100% accuracy).
+    """
+    where = f"data {cfg.name}" + (f" ({cfg.root})" if cfg.root else "")
+    if dataset.num_classes < 2:
+        raise DataError(f"{where}: has {dataset.num_classes} class {dataset.class_names}; a class-conditional GAN "
+                        "needs at least 2 classes (one sub-folder each for image_folder)")
+    size = cfg.image_size
+    if dataset.image_size != size or dataset.images.shape[-2] != size:
+        raise DataError(f"{where}: images are {tuple(dataset.images.shape[-2:])}, expected {size}x{size}")
     return dataset
 

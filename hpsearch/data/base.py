@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -87,8 +88,9 @@ class ImageDataset:
             with np.load(path, allow_pickle=False) as npz:
                 return cls(torch.from_numpy(npz["images"].copy()), torch.from_numpy(npz["labels"].astype(np.int64)),
                            [str(n) for n in npz["class_names"]])
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{path}: unreadable dataset cache ({exc}); delete it to rebuild") from exc
+        except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, DataError) as exc:
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise DataError(f"{path}: unreadable dataset cache ({reason}); delete it to rebuild") from exc
 
 
 def resize_stack(images: np.ndarray, size: int) -> np.ndarray:

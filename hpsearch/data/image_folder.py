@@ -21,12 +21,17 @@ def list_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     """
     if not root.is_dir():
         raise DataError(f"image_folder: {root} is not a folder (expected one sub-folder of PNG/JPEG files per class)")
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    try:
+        classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+        listing = {name: sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                   for name in classes}
+    except OSError as exc:
+        raise DataError(f"image_folder: {exc.filename or root} cannot be listed ({exc.strerror or exc})") from exc
     if not classes:
         raise DataError(f"image_folder: {root} has no class sub-folders (expected {root}/<class>/<image>.png)")
     items: list[tuple[Path, int]] = []
     for index, name in enumerate(classes):
-        files = sorted(p for p in (root / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = listing[name]
         if not files:
             raise DataError(f"image_folder: class folder {root / name} has no {'/'.join(IMAGE_SUFFIXES)} files")
         items.extend((f, index) for f in files)
@@ -48,13 +53,27 @@ def read_image_folder(items: list[tuple[Path, int]], size: int, channels: int) -
     Returns:
         images (N, size, size[, 3]) uint8 and labels (N,) int64.
     """
-    mode = "L" if channels == 1 else "RGB"
     images = []
     for path, _ in items:
         try:
             with Image.open(path) as raw:
-                img = raw.convert(mode).resize((size, size), Image.Resampling.BILINEAR)
+                img = _to_8bit(raw, channels).resize((size, size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(img, dtype=np.uint8))
-        except (UnidentifiedImageError, OSError) as exc:
-            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({exc})") from exc
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
+            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({reason})") from exc
     return np.stack(images), np.array([label for _, label in items], dtype=np.int64)
+
+
+def _to_8bit(img: Image.Image, channels: int) -> Image.Image:
+    """Grey ("L") or RGB 8-bit; a 16-bit grey PNG is scaled down (÷257) instead of clipped.
+
+    Pillow's own `convert("L")` clips a 16-bit PNG's values at 255, which turns nearly every
+    pixel white; the images would train a GAN on blank squares without any error. (Pillow
+    reads 16-bit RGB PNGs as 8-bit RGB itself.)
+    """
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        values = np.asarray(img, dtype=np.float64)
+        grey = Image.fromarray(np.clip(np.round(values / 257.0), 0, 255).astype(np.uint8), mode="L")
+        return grey if channels == 1 else grey.convert("RGB")
+    return img.convert("L" if channels == 1 else "RGB")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import time
 from collections.abc import Mapping
@@ -13,10 +14,10 @@ from torch import nn
 
 from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset
-from hpsearch.errors import ConfigError
+from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.metrics.domain import LoadedClassifier, load_or_train
 from hpsearch.metrics.fid import FeatureFID, ReferenceStats, load_reference, save_reference
-from hpsearch.metrics.inception import InceptionFeatures
+from hpsearch.metrics.inception import INCEPTION_HOW, InceptionFeatures
 from hpsearch.metrics.msssim import class_msssim
 from hpsearch.sampling import class_labels, generate
 
@@ -41,11 +42,9 @@ class Evaluator:
     """
 
     def __init__(self, cfg: RunConfig, dataset: ImageDataset, device: torch.device, cache_dir: Path) -> None:
+        check_metrics(cfg, dataset)
         self.cfg, self.dataset, self.device, self.cache_dir = cfg, dataset, device, cache_dir
         self.per_class = cfg.metrics.samples // dataset.num_classes
-        if self.per_class < 2:
-            raise ConfigError(f"metrics.samples: needs at least 2 per class ({2 * dataset.num_classes} for "
-                              f"{dataset.num_classes} classes); got {cfg.metrics.samples}")
         self.classifier: LoadedClassifier | None = None
         self.extractor: nn.Module | None = None
         self.fid: FeatureFID | None = None
@@ -97,18 +96,46 @@ class Evaluator:
             return torch.cat([self.extractor(x.to(self.device)) for x in images.split(_CHUNK)])
 
     def _reference(self, extractor_id: str) -> ReferenceStats:
-        n = min(self.cfg.metrics.real_samples, len(self.dataset))
-        path = self.cache_dir / "reference" / f"{self.dataset.fingerprint()}-{extractor_id}-n{n}.pt"
+        pick = reference_pick(self.dataset, self.cfg.metrics.real_samples)
+        path = self.cache_dir / "reference" / f"{self.dataset.fingerprint()}-{extractor_id}-n{len(pick)}.pt"
         if path.is_file():
-            return load_reference(path, self.device)
+            try:
+                return load_reference(path, self.device)
+            except (CheckpointError, KeyError, TypeError, ValueError) as exc:  # a cache: rebuild it
+                _logger.warning("reference statistics %s unreadable (%s); computing them again", path, exc)
         assert self.fid is not None
-        pick = torch.randperm(len(self.dataset), generator=torch.Generator().manual_seed(0))[:n]
         features = self._features(self.dataset.images[pick])
         stats = self.fid.reference(features, self.dataset.labels[pick].to(self.device), self.dataset.num_classes)
-        too_few = [c for c, m in enumerate(stats.per_class) if m.count < 2]
-        if too_few:
-            raise ConfigError(f"metrics.real_samples: classes {too_few} have fewer than 2 real images among {n}; "
-                              "raise metrics.real_samples")
         save_reference(path, stats)
+        n = len(pick)
         _logger.info("reference statistics of %d real images cached in %s", n, path)
         return stats
+
+
+def reference_pick(dataset: ImageDataset, real_samples: int) -> torch.Tensor:
+    """Indices of the real images the reference statistics use: a fixed random subset."""
+    n = min(real_samples, len(dataset))
+    return torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[:n]
+
+
+def check_metrics(cfg: RunConfig, dataset: ImageDataset) -> None:
+    """Everything about the metrics that the config and the data decide, checked before any training.
+
+    Otherwise these surface at the first evaluation, `eval_every` steps (hours on CIFAR) into a run.
+
+    Raises:
+        ConfigError: naming the metrics key, the value and what is needed.
+    """
+    m, k = cfg.metrics, dataset.num_classes
+    if m.samples // k < 2:
+        raise ConfigError(f"metrics.samples: needs at least 2 per class ({2 * k} for {k} classes); got {m.samples}")
+    if m.features == "inception":
+        if importlib.util.find_spec("torch_fidelity") is None:
+            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {INCEPTION_HOW}")
+        if m.inception_weights is not None and not Path(m.inception_weights).is_file():
+            raise ConfigError(f"metrics.inception_weights: {m.inception_weights} not found; {INCEPTION_HOW}")
+    counts = torch.bincount(dataset.labels[reference_pick(dataset, m.real_samples)], minlength=k)
+    too_few = [c for c in range(k) if counts[c] < 2]
+    if too_few:
+        raise ConfigError(f"metrics.real_samples: classes {too_few[:10]} have fewer than 2 real images among the "
+                          f"{int(counts.sum())} used; raise metrics.real_samples (got {m.real_samples})")

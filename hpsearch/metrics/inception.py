@@ -11,8 +11,8 @@ from hpsearch.errors import ConfigError
 
 WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{WEIGHTS_FILE}"
-_HOW = (f"install the extra (pip install -e '.[inception]') and either let torch-fidelity download {WEIGHTS_URL} "
-        f"into its cache or set metrics.inception_weights to a local copy of {WEIGHTS_FILE}")
+INCEPTION_HOW = (f"install the extra (pip install -e '.[inception]') and either let torch-fidelity download "
+                 f"{WEIGHTS_URL} into its cache or set metrics.inception_weights to a local copy of {WEIGHTS_FILE}")
 
 
 class InceptionFeatures(nn.Module):
@@ -28,16 +28,17 @@ class InceptionFeatures(nn.Module):
         try:
             from torchmetrics.image.fid import NoTrainInceptionV3
         except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {_HOW}") from exc
+            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {INCEPTION_HOW}") from exc
         if weights is not None and not Path(weights).is_file():
-            raise ConfigError(f"metrics.inception_weights: {weights} not found; {_HOW}")
+            raise ConfigError(f"metrics.inception_weights: {weights} not found; {INCEPTION_HOW}")
         try:
             self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
                                           feature_extractor_weights_path=weights)
         except (ModuleNotFoundError, ImportError) as exc:
-            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {_HOW}") from exc
+            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {INCEPTION_HOW}") from exc
         except Exception as exc:  # a failed download surfaces as many exception types
-            raise ConfigError(f"metrics.features inception: the weights could not be loaded ({exc}); {_HOW}") from exc
+            raise ConfigError(f"metrics.features inception: the weights could not be loaded ({exc}); "
+                              f"{INCEPTION_HOW}") from exc
         self.net.eval()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.pool import NullPool
 
-from hpsearch.search.storage import GRPC_SCHEME, is_disconnect, retry_on_disconnect
+from hpsearch.search.storage import GRPC_SCHEME, engine_kwargs, is_disconnect, retry_on_disconnect
 
 if TYPE_CHECKING:
     from hpsearch.search.proxy import ProxyClaimLock
@@ -44,7 +44,8 @@ class ClaimLock:
         digest = hashlib.sha256(f"hpsearch:{study}".encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
         self.path = Path(f"{url.removeprefix('sqlite:///')}.{study}.claim") if url.startswith("sqlite") else None
-        self.engine = None if self.path else sqlalchemy.create_engine(url, poolclass=NullPool)
+        self.engine = None if self.path else sqlalchemy.create_engine(
+            url, poolclass=NullPool, connect_args=engine_kwargs(url)["connect_args"])
         self._file: IO[str] | None = None
         self._conn: Any = None
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
-from hpsearch.errors import TrainingDiverged
+from hpsearch.errors import ConfigError, TrainingDiverged
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import save_class_grid
 from hpsearch.search.storage import storage_seconds
@@ -73,7 +73,11 @@ class Objective:
         self.on_start()
         self.current = trial.number
         loaded = self.loaded
-        cfg = loaded.space.suggest(trial, loaded.cfg.base, loaded.n_blocks)
+        try:
+            cfg = loaded.space.suggest(trial, loaded.cfg.base, loaded.n_blocks)
+        except ConfigError as exc:  # a combination the space check could not rule out; the worker goes on
+            trial.set_user_attr("failure", str(exc))
+            raise
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
         if not retry and run_dir.exists():
             shutil.rmtree(run_dir)  # left by an older study of the same name

@@ -24,6 +24,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,9 @@ import optuna
 
 from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict, read_yaml
 from hpsearch.errors import ConfigError
+from hpsearch.io import read_text
 
+MAX_CHECKED_VALUES = 1024
 _RANGE_KEYS = {"int": {"int", "step", "log"}, "float": {"float", "step", "log"}}
 
 
@@ -86,8 +89,11 @@ class SearchSpace:
         """Hash of the space definition: a study may only be resumed with the same space."""
         return hashlib.sha256(json.dumps(_describe(self.nodes), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    def suggest(self, trial: optuna.Trial, base: dict[str, Any], n_blocks: int) -> RunConfig:
+    def suggest(self, trial: optuna.Trial, base: dict[str, Any], n_blocks: int, source: str | None = None) -> RunConfig:
         """Ask `trial` for every active parameter and return the validated config.
+
+        Args:
+            source: how errors name the config (default: the space file, the trial and its parameters).
 
         Raises:
             ConfigError: the combination is invalid for the model (names the parameters).
@@ -95,7 +101,9 @@ class SearchSpace:
         raw = copy.deepcopy(base)
         for node in self.nodes:
             _apply(node, trial, raw, n_blocks)
-        return from_dict(raw, f"{self.path} (trial {getattr(trial, 'number', '?')}: {trial.params})")
+        if source is None:
+            source = f"{self.path} (trial {getattr(trial, 'number', '?')}: {trial.params})"
+        return from_dict(raw, source)
 
     def parameters(self, n_blocks: int) -> list[tuple[str, Node, bool]]:
         """Every Optuna parameter the space can suggest, once, in file order: (name, node, conditional).
@@ -110,22 +118,42 @@ class SearchSpace:
         return list(found.values())
 
     def check(self, base: dict[str, Any], n_blocks: int) -> None:
-        """Validate every branch at its extremes against `base`, so bad ranges fail at load time."""
+        """Validate every value each node can produce, under its branch, against `base`.
+
+        Bad ranges then fail at load time, not as failed trials hours later. Every value of a
+        discrete range is tried (a choice, an int range of up to `MAX_CHECKED_VALUES` values),
+        since a field may accept only some values inside its range (attention resolutions,
+        kernel sizes); longer int ranges and float ranges are tried at their ends, which is
+        a proof for the fields they can set: those accept an interval (a field with a few
+        allowed values cannot hold a range that long).
+        """
         defaults: dict[str, Any] = {}
         for node, _ in _walk(self.nodes, []):
             for name in node.names(n_blocks):
                 defaults.setdefault(name, node.low if node.kind in ("int", "float") else
                                     (node.choices[0] if node.kind == "choice" else None))
         for node, conditions in _walk(self.nodes, []):
-            extremes = [node.low, node.high] if node.kind in ("int", "float") else node.choices
-            for value in extremes if node.kind != "fixed" else [None]:
+            for value in _values_to_check(node):
                 params = {**defaults, **dict(conditions), **{n: value for n in node.names(n_blocks)}}
                 try:
-                    self.suggest(optuna.trial.FixedTrial(params), base, n_blocks)  # type: ignore[arg-type]
+                    self.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
                 except ConfigError as exc:
                     where = f"params.{node.section}.{node.key}"
                     raise ConfigError(f"{self.path}: {where}: value {value!r} (with {dict(conditions) or 'defaults'})"
-                                      f" gives an invalid config: {str(exc).split(': ', 2)[-1]}") from exc
+                                      f" gives an invalid config: {str(exc).removeprefix(': ')}") from exc
+
+
+def _values_to_check(node: Node) -> list[Any]:
+    """The values `check` tries for a node: all of a discrete range when it is short, else its ends."""
+    if node.kind == "fixed":
+        return [None]
+    if node.kind == "choice":
+        return list(node.choices)
+    if node.kind == "int":
+        values = range(int(node.low), int(node.high) + 1, int(node.step or 1))
+        return list(values) if len(values) <= MAX_CHECKED_VALUES else [values[0], values[-1]]
+    high = node.high if node.step is None else node.low + math.floor((node.high - node.low) / node.step) * node.step
+    return [node.low, high]
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -137,7 +165,7 @@ def load_space(path: str | Path) -> SearchSpace:
     """
     path = Path(path)
     raw = read_yaml(path, "search space")
-    text = path.read_text()
+    text = read_text(path, "search space")
     if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
         raise ConfigError(f"{path}: top level must be a mapping with a `params` mapping (and optional `description`)")
     unknown = set(raw) - {"params", "description"}
@@ -198,7 +226,18 @@ def _parse_kind(section: str, key: str, spec: Any, path: Path, where: str) -> No
     log, step = spec.get("log", False), spec.get("step")
     if not isinstance(log, bool) or (log and (low <= 0 or step is not None)):
         raise ConfigError(f"{path}: {where}: log must be true/false, needs low > 0 and no step; got {spec!r}")
+    if step is not None and not _valid_step(kind, step):
+        what = "a positive integer" if kind == "int" else "a positive finite number"
+        raise ConfigError(f"{path}: {where}.step: must be {what} for an {kind} range; got {step!r}")
     return Node(section, key, kind, low=low, high=high, step=step, log=log)
+
+
+def _valid_step(kind: str, step: Any) -> bool:
+    if isinstance(step, bool) or not isinstance(step, int | float):
+        return False
+    if kind == "int":
+        return isinstance(step, int) and step >= 1
+    return math.isfinite(step) and step > 0
 
 
 def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, where: str) -> Node:
@@ -206,9 +245,19 @@ def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, wher
     if set(spec) - {"choice", "when"} or not isinstance(choices, list) or not choices:
         raise ConfigError(f"{path}: {where}: choice is {{choice: [a, b, ...], when: {{a: {{...}}}}}}; got {spec!r}")
     cls = SECTIONS[section]
+    for i, c in enumerate(choices):
+        if c is not None and not isinstance(c, bool | int | float | str):
+            raise ConfigError(f"{path}: {where}.choice[{i}]: a choice is a plain value (number, string, true/false); "
+                              f"got {c!r} (a per-layer field takes `per_layer: {{choice: [...]}}`)")
+    if len(set(map(repr, choices))) != len(choices):
+        raise ConfigError(f"{path}: {where}.choice: the choices repeat a value; got {choices!r}")
     choices = [coerce_field(cls, key, c, f"{path}: {where}.choice[{i}]") for i, c in enumerate(choices)]
+    when_spec = spec.get("when") or {}
+    if not isinstance(when_spec, dict):
+        raise ConfigError(f"{path}: {where}.when: must be a mapping of a choice to its parameters, e.g. "
+                          f"{{{choices[0]}: {{section.field: node}}}}; got {when_spec!r}")
     when: dict[Any, list[Node]] = {}
-    for value, body in (spec.get("when") or {}).items():
+    for value, body in when_spec.items():
         if value not in choices:
             raise ConfigError(f"{path}: {where}.when.{value}: not one of the choices {choices}")
         when[value] = _parse_params(body, path, f"{where}.when.{value}")

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 import optuna
-from optuna.artifacts import FileSystemArtifactStore, download_artifact
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.checkpoint import CHECKPOINT_NAME
+from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import dump_config, from_dict
-from hpsearch.errors import ConfigError
+from hpsearch.errors import CheckpointError, ConfigError
+from hpsearch.io import atomic_write
 from hpsearch.search.study import LoadedStudy, mask_url, open_study
 
+_logger = logging.getLogger(__name__)
 _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
 
 
@@ -42,32 +46,62 @@ def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+EXPORTABLE = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
 def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
     """Write the trial's config.yaml and checkpoint.pt into `out`; returns the checkpoint path.
 
-    The checkpoint comes from the trial's run folder when this machine has it, else from
-    the artifact store.
+    Only a finished trial (complete, or pruned: its model when it was stopped) is exported;
+    a running, waiting or failed trial's checkpoint is a half-trained model that no reported
+    value describes. The checkpoint is read back before anything is written, and `out` is
+    created only when there is one to put in it.
 
     Raises:
-        ConfigError: no such trial, or it has no checkpoint (pruned early, failed, running).
+        ConfigError: no such trial, not finished, or no readable checkpoint anywhere.
     """
     trial = _find(open_study(loaded), which)
-    dest = out / CHECKPOINT_NAME
-    out.mkdir(parents=True, exist_ok=True)
-    if not fetch_checkpoint(loaded, trial, dest):
-        raise ConfigError(f"--trial {which}: trial {trial.number} ({trial.state.name.lower()}) has no checkpoint")
-    dump_config(from_dict(trial.user_attrs["config"], f"trial {trial.number}"), out / "config.yaml")
-    return dest
+    if trial.state not in EXPORTABLE:
+        raise ConfigError(f"--trial {which}: trial {trial.number} is {trial.state.name.lower()}; only complete or "
+                          "pruned trials can be exported")
+    config = from_dict(trial.user_attrs.get("config"), f"trial {trial.number} config")
+    with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
+        staged = Path(tmp) / CHECKPOINT_NAME
+        if not fetch_checkpoint(loaded, trial, staged):
+            raise ConfigError(f"--trial {which}: trial {trial.number} ({trial.state.name.lower()}) has no readable "
+                              "checkpoint in its run folder or the artifact store")
+        out.mkdir(parents=True, exist_ok=True)
+        dump_config(config, out / "config.yaml")
+        os.replace(staged, out / CHECKPOINT_NAME)
+    return out / CHECKPOINT_NAME
+
+
+def _existing_ancestor(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> bool:
-    """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has it,
-    else from the artifact store. False when neither has it (e.g. a trial that failed early)."""
+    """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
+    readable one, else from the artifact store. False when neither has a readable one (e.g. a
+    trial that failed early, or a damaged file)."""
     run_dir = trial.user_attrs.get("run_dir")
-    if run_dir and (Path(run_dir) / CHECKPOINT_NAME).is_file():
-        shutil.copyfile(Path(run_dir) / CHECKPOINT_NAME, dest)
+    local = Path(run_dir) / CHECKPOINT_NAME if isinstance(run_dir, str) and run_dir else None
+    if local is not None and local.is_file() and _readable(local):
+        with local.open("rb") as source:
+            atomic_write(dest, lambda fh: shutil.copyfileobj(source, fh))
         return True
-    return fetch_artifact(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"), dest)
+    return fetch_artifact(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"), dest) and _readable(dest)
+
+
+def _readable(path: Path) -> bool:
+    try:
+        load_checkpoint(path)
+    except CheckpointError as exc:
+        _logger.warning("%s", exc)
+        return False
+    return True
 
 
 def fetch_artifact(artifacts_dir: Path, artifact: object, dest: Path) -> bool:
@@ -75,8 +109,8 @@ def fetch_artifact(artifacts_dir: Path, artifact: object, dest: Path) -> bool:
     (a tampered attribute cannot point outside the store) or the store does not hold it."""
     if not is_artifact_id(artifact) or not (artifacts_dir / str(artifact)).is_file():
         return False
-    store = FileSystemArtifactStore(str(artifacts_dir))
-    download_artifact(artifact_store=store, artifact_id=str(artifact), file_path=str(dest))
+    with (artifacts_dir / str(artifact)).open("rb") as source:
+        atomic_write(dest, lambda fh: shutil.copyfileobj(source, fh))
     return True
 
 
@@ -90,7 +124,7 @@ def _find(study: optuna.Study, which: str) -> FrozenTrial:
         if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
             raise ConfigError("--trial best: the study has no completed trial yet")
         return study.best_trial
-    if not which.isdigit():
+    if not (which.isascii() and which.isdigit()):
         raise ConfigError(f"--trial: must be a trial number or 'best'; got {which!r}")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if int(which) not in trials:

@@ -11,15 +11,29 @@ from pathlib import Path
 from typing import Any, Literal
 
 import optuna
+import sqlalchemy
 import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
-from hpsearch.config import RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
+from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
+from hpsearch.io import check_writable
 from hpsearch.search.pruners import ExtrapolatingPruner
 from hpsearch.search.space import SearchSpace, load_space
-from hpsearch.search.storage import GRPC_SCHEME, ReconnectingRDBStorage, retry_on_disconnect
+from hpsearch.search.storage import (
+    GRPC_SCHEME,
+    ReconnectingRDBStorage,
+    call_with_deadline,
+    connect_timeout_s,
+    engine_kwargs,
+    mask_url,
+    redact,
+    retry_on_disconnect,
+)
 
 STARTUP_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+SUPPORTED_DRIVERS = ("sqlite", "postgresql", "postgresql+psycopg2")
 
 _logger = logging.getLogger(__name__)
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -30,11 +44,11 @@ class SamplerConfig:
     """TPE (the paper's Bayesian optimization), random, or GP for comparison."""
 
     name: Literal["tpe", "random", "gp"] = "tpe"
-    n_startup_trials: int = option(8, ge=0)
+    n_startup_trials: int = option(8, ge=0, le=1_000_000)
     multivariate: bool = True
     group: bool = True  # needed for multivariate TPE on a conditional space
     constant_liar: bool = True  # parallel workers do not all sample the same point
-    seed: int | None = None
+    seed: int | None = option(None, ge=0, le=MAX_SEED)
 
 
 @dataclass
@@ -51,18 +65,18 @@ class PrunerConfig:
     """
 
     name: Literal["hyperband", "median", "extrapolate", "none"] = "hyperband"
-    reduction_factor: int = option(3, ge=2)
-    n_startup_trials: int = option(4, ge=0)
-    n_warmup_evals: int = option(1, ge=0)  # median: evaluations a trial reports before it can be pruned
-    min_steps: int = option(0, ge=0)
+    reduction_factor: int = option(3, ge=2, le=1000)
+    n_startup_trials: int = option(4, ge=0, le=1_000_000)
+    n_warmup_evals: int = option(1, ge=0, le=1_000_000)  # median: evaluations a trial reports before it can be pruned
+    min_steps: int = option(0, ge=0, le=MAX_STEPS)
 
 
 @dataclass
 class StopConfig:
     """When the study is done: a number of finished trials, a time, or both (first reached)."""
 
-    n_trials: int | None = option(20, ge=1)
-    timeout_s: float | None = option(None, gt=0)
+    n_trials: int | None = option(20, ge=1, le=10_000_000)
+    timeout_s: float | None = option(None, gt=0, le=1e9)
 
 
 @dataclass
@@ -93,8 +107,8 @@ class StudyConfig:
     storage: str | None = None
     artifacts: str | None = None
     runs_dir: str | None = None
-    heartbeat_s: int = option(30, ge=1)
-    max_retry: int = option(2, ge=0)
+    heartbeat_s: int = option(30, ge=1, le=86_400)
+    max_retry: int = option(2, ge=0, le=1000)
     enqueue: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -154,11 +168,13 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
 def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],
                     where: str) -> None:
     try:
-        space.suggest(optuna.trial.FixedTrial(params), base, n_blocks)  # type: ignore[arg-type]
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}: must be a mapping of parameter names to values; got {params!r}")
+        space.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
     except ValueError as exc:  # FixedTrial: a parameter the space needs is missing
         raise ConfigError(f"{where}: {exc}") from exc
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {str(exc).split(': ', 2)[-1]}") from exc
+        raise ConfigError(f"{where}: {str(exc).removeprefix(': ')}") from exc
 
 
 def make_sampler(cfg: SamplerConfig) -> optuna.samplers.BaseSampler:
@@ -192,11 +208,6 @@ def make_pruner(cfg: PrunerConfig, train_steps: int, eval_every: int) -> optuna.
                                           reduction_factor=cfg.reduction_factor)
 
 
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for logs and errors."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
-
-
 def make_storage(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> optuna.storages.BaseStorage:
     """The study's storage, with heartbeats and (when `retry`) the retry of stale trials."""
     return connect_storage(loaded.storage_url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry if retry else None,
@@ -207,6 +218,11 @@ def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | N
                     must_exist: bool = False) -> optuna.storages.BaseStorage:
     """RDB storage, the same code for SQLite and PostgreSQL; or the client of an `hpsearch storage-proxy`.
 
+    The URL is checked, and a database server must answer a first connection within
+    `connect_timeout_s()` seconds, before any storage object (or SQLite file) is made: a
+    wrong URL, an unknown database or role, a refused or silent server are one ConfigError
+    at once, not retried and never a hang.
+
     Args:
         url: SQLAlchemy URL, or grpc://HOST:PORT for a storage proxy (whose heartbeat settings apply).
         heartbeat_s: worker heartbeat (None for readers such as the dashboard and reports).
@@ -214,35 +230,78 @@ def connect_storage(url: str, heartbeat_s: int | None = None, max_retry: int | N
         must_exist: refuse to create a new SQLite file (readers of an existing study).
 
     Raises:
-        ConfigError: the database cannot be reached (the URL is shown with its password masked).
+        ConfigError: the URL is not supported or the database cannot be reached (the URL is
+            shown with its password masked).
     """
     if url.startswith(GRPC_SCHEME):
         from hpsearch.search.proxy import storage_for  # grpcio is an optional dependency
 
         return storage_for(url, heartbeat_s, max_retry)
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        if must_exist and not path.is_file():
-            raise ConfigError(f"storage {url}: no such SQLite file")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 120}}
-    else:
-        engine_kwargs = {"pool_pre_ping": True, "pool_recycle": 300}
+    check_storage_url(url, must_exist)
+    options = engine_kwargs(url)
+    if not url.startswith("sqlite"):
+        _probe(url, options)
     try:
         with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             # Optuna 5: the stale-trial callback replaces the deprecated RetryFailedTrialCallback.
             callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
                         if max_retry is not None and heartbeat_s else None)
-            # A connection dropped while starting is retried briefly; a server that is down fails
-            # within seconds with the clear error below.
+            # A connection dropped just after the probe is retried briefly.
             connect = retry_on_disconnect(ReconnectingRDBStorage, "opening the storage", STARTUP_RETRY_DELAYS_S)
-            return connect(url, engine_kwargs=engine_kwargs, heartbeat_interval=heartbeat_s,
+            return connect(url, engine_kwargs=options, heartbeat_interval=heartbeat_s,
                            grace_period=2 * heartbeat_s if heartbeat_s else None,
                            heartbeat_stale_trial_callback=callback)
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
+        raise _cannot_open(url, exc) from exc
+
+
+def check_storage_url(url: str, must_exist: bool = False) -> None:
+    """A storage URL hpsearch can use: sqlite:///FILE or postgresql[+psycopg2]://…, with a usable SQLite path.
+
+    Raises:
+        ConfigError: naming the (masked) URL, what is wrong and what is allowed.
+    """
+    allowed = "sqlite:///PATH, postgresql+psycopg2://USER@HOST:PORT/DB or grpc://HOST:PORT (a storage proxy)"
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError, or ValueError for a bad port
+        raise ConfigError(f"storage {mask_url(url)}: not a database URL; use {allowed}") from exc
+    if parsed.drivername not in SUPPORTED_DRIVERS:
+        raise ConfigError(f"storage {mask_url(url)}: database {parsed.drivername!r} is not supported; use {allowed}")
+    if parsed.drivername != "sqlite":
+        return
+    if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        raise ConfigError(f"storage {mask_url(url)}: needs a file (an in-memory database is lost when the "
+                          "process ends and workers cannot share it); use sqlite:///runs/NAME/study.db")
+    path = Path(parsed.database)
+    if must_exist and not path.is_file():
+        raise ConfigError(f"storage {url}: no such SQLite file")
+    check_writable(path, "storage", is_dir=False)  # SQLite writes a journal beside the file, even to read
+
+
+def _probe(url: str, options: dict[str, Any]) -> None:
+    """Open and close one connection to the server, within the connect timeout (plus a margin)."""
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=options["connect_args"])
+    timeout = connect_timeout_s()
+    try:
+        call_with_deadline(lambda: engine.connect().close(), timeout + 5, "connecting")
+    except TimeoutError as exc:
+        raise ConfigError(f"storage {mask_url(url)}: the server did not answer within {timeout} s (a firewall, "
+                          "or not a PostgreSQL server?); set $HPSEARCH_CONNECT_TIMEOUT to wait longer") from exc
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
-        raise ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(exc).__name__}: "
-                          f"{mask_url(str(exc).splitlines()[0])})") from exc
+        raise _cannot_open(url, exc) from exc
+    finally:
+        engine.dispose()
+
+
+def _cannot_open(url: str, exc: BaseException) -> ConfigError:
+    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
+    detail = str(getattr(cause, "orig", None) or cause).strip()
+    if "timeout expired" in detail:
+        detail = f"the server did not answer within {connect_timeout_s()} s"
+    first = " ".join(detail.split("\n")[0].split()) or type(cause).__name__
+    return ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(cause).__name__}: {redact(first, url)})")
 
 
 def open_study(loaded: LoadedStudy, create: bool = False) -> optuna.Study:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,14 +12,17 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from hpsearch.data import load_dataset
-from hpsearch.errors import ConfigError, TrainingInterrupted
+from hpsearch.data import ImageDataset, load_dataset
+from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
+from hpsearch.io import atomic_write, check_writable
+from hpsearch.metrics import check_metrics
 from hpsearch.search.claim import claim_lock
 from hpsearch.search.objective import Objective
 from hpsearch.search.study import LoadedStudy, open_study
@@ -34,29 +38,31 @@ def _done(study: optuna.Study, n_trials: int | None) -> bool:
 
 
 def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n_trials: int | None = None,
-               timeout_s: float | None = None, stop: Callable[[], bool] | None = None) -> int:
+               timeout_s: float | None = None, stop: Callable[[], bool] | None = None,
+               prepared: tuple[torch.device, ImageDataset] | None = None) -> int:
     """Run trials of the study in this process until it has `n_trials`, the time is up or `stop()`.
 
     Args:
         stop: polled between trials and between training steps (a GracefulStop); when it
             fires mid-trial the trial is checkpointed, failed and queued again for a retry
             that resumes from the checkpoint.
+        prepared: what `prepare_worker` returned, when the caller ran it already.
 
     Returns:
         the number of trials this worker ran.
+
+    Raises:
+        ConfigError, DataError: from `prepare_worker`, before the study is created or touched.
     """
-    check_outputs(loaded)
+    device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
     study = open_study(loaded, create=True)
-    device = resolve_device(device_name)
-    dataset = load_dataset(loaded.base.data, data_dir)
-    store = FileSystemArtifactStore(str(loaded.artifacts_dir))
+    make_outputs(loaded)
+    store = AtomicArtifactStore(str(loaded.artifacts_dir))
     objective = Objective(loaded, dataset, device, data_dir / "cache", store)
     objective.stop = stop
     target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
     timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    # Heartbeats, stale-trial failing and their retry are marked experimental; we rely on them.
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    quiet_optuna()
     ran, start = 0, time.monotonic()
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
@@ -67,9 +73,9 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
             if _done(study, target):
                 break
             objective.on_start = lock.release
-            # One trial per call; an invalid combination (ConfigError) fails its trial with the
-            # reason and the worker goes on.
-            study.optimize(objective, n_trials=1, catch=(ConfigError,), gc_after_trial=True)
+            # One trial per call; an invalid combination (ConfigError) or an unusable checkpoint
+            # of a dead attempt (CheckpointError) fails its trial with the reason and the worker goes on.
+            study.optimize(objective, n_trials=1, catch=(ConfigError, CheckpointError), gc_after_trial=True)
         except TrainingInterrupted as exc:
             _hand_back(study, objective.current, exc)
             break
@@ -80,25 +86,73 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     return ran
 
 
+def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str) -> tuple[torch.device, ImageDataset]:
+    """Every check that can fail before a study exists: device, output folders, data, metrics.
+
+    Run before the study is created (or a worker joins it), so that a typo in `data.root`,
+    a device that is not there or a folder that cannot be written leaves no study, trial
+    or folder behind and can simply be fixed and re-run. Nothing is created here except the
+    dataset's cache (a derived file in the data directory, written atomically).
+
+    Raises:
+        ConfigError, DataError: naming what is wrong.
+    """
+    device = resolve_device(device_name)
+    check_outputs(loaded)
+    check_writable(data_dir, "data directory", is_dir=True)
+    dataset = load_dataset(loaded.base.data, data_dir)
+    if loaded.base.metrics.enabled:
+        check_metrics(loaded.base, dataset)
+    return device, dataset
+
+
 def check_outputs(loaded: LoadedStudy) -> None:
     """Fail before the study is created or a trial starts when a folder trials write to cannot be written.
+
+    Nothing is created: `make_outputs` does that once the study exists.
 
     Raises:
         ConfigError: naming the study key and the folder.
     """
-    _check_writable(loaded.artifacts_dir, "artifacts")
-    _check_writable(loaded.runs_dir, "runs_dir")
+    check_writable(loaded.artifacts_dir, "artifacts", is_dir=True)
+    check_writable(loaded.runs_dir, "runs_dir", is_dir=True)
 
 
-def _check_writable(folder: Path, key: str) -> None:
-    try:
+def make_outputs(loaded: LoadedStudy) -> None:
+    """Create the folders trials write to (checked by `check_outputs`)."""
+    for folder in (loaded.artifacts_dir, loaded.runs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as exc:
-        raise ConfigError(f"{key} {folder}: cannot be written ({exc.strerror or type(exc).__name__}); "
-                          "choose a folder this worker can write") from exc
+
+
+class AtomicArtifactStore(FileSystemArtifactStore):
+    """Optuna's file-system artifact store, writing each artifact atomically.
+
+    Optuna's own writes in place, so a worker killed mid-upload would leave a truncated
+    checkpoint or grid under a valid artifact id.
+    """
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        path = self._get_filepath(artifact_id)
+        atomic_write(path, lambda fh: shutil.copyfileobj(content_body, fh))
+
+
+class _QuietHPSearchErrors(logging.Filter):
+    """Optuna logs a failed trial's traceback; for hpsearch's own errors the one-line reason says it all."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], HPSearchError):
+            record.exc_info = None
+        return True
+
+
+def quiet_optuna() -> None:
+    """Optuna at WARNING, without tracebacks for errors hpsearch raises on purpose."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # Heartbeats, stale-trial failing and their retry are marked experimental; we rely on them.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    logger = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietHPSearchErrors) for f in logger.filters):
+        logger.addFilter(_QuietHPSearchErrors())
 
 
 def _hand_back(study: optuna.Study, number: int | None, exc: TrainingInterrupted) -> None:
@@ -128,23 +182,29 @@ def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str]
 
     The workers run in their own session so that a terminal's Ctrl-C reaches only this
     process, which forwards every SIGTERM/SIGINT to them: the first makes each checkpoint
-    and hand back its trial, a second makes them exit at once.
+    and hand back its trial, a second makes them exit at once. The storage URL reaches them
+    in their environment (`HPSEARCH_STORAGE`), never on their command line: a password in
+    argv would be visible to every user of the machine in `ps`.
     """
     slots = [g for g in gpus for _ in range(per_gpu)] if gpus else [None] * workers
     threads = max(1, (os.cpu_count() or 1) // len(slots))
     procs: list[subprocess.Popen[bytes]] = []
     for i, gpu in enumerate(slots):
-        cmd = [sys.executable, "-m", "hpsearch.cli", "worker", str(study_path), "--storage", storage,
+        cmd = [sys.executable, "-m", "hpsearch.cli", "worker", str(study_path),
                "--device", "cuda" if gpu is not None else "cpu"]
         cmd += ["--n-trials", str(n_trials)] if n_trials is not None else []
         cmd += ["--data-dir", str(data_dir)] if data_dir is not None else []
-        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HPSEARCH_THREADS": str(threads)}
+        env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HPSEARCH_THREADS": str(threads),
+               "HPSEARCH_STORAGE": storage}
         if gpu is not None:
             env["CUDA_VISIBLE_DEVICES"] = gpu
         _logger.info("starting worker %d%s", i, f" on GPU {gpu}" if gpu is not None else "")
         procs.append(subprocess.Popen(cmd, env=env, start_new_session=True))
 
+    received: list[int] = []
+
     def forward(signum: int, _frame: object) -> None:
+        received.append(signum)
         _logger.warning("%s: passing it on to %d workers", signal.Signals(signum).name, len(procs))
         for proc in procs:
             if proc.poll() is None:
@@ -152,10 +212,32 @@ def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str]
 
     previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return max((p.wait() for p in procs), default=0)
+        worst = max((p.wait() for p in procs), default=0)
+        return max(worst, 128 + received[0]) if received else worst  # stopped on request, like `train`
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def parse_gpus(text: str | None) -> list[str]:
+    """GPU ids from a comma-separated list ("0,1"), checked against the GPUs this machine has.
+
+    Raises:
+        ConfigError: not integers, repeated, no CUDA, or an id the machine does not have.
+    """
+    if text is None:
+        return []
+    items = [g.strip() for g in text.split(",")]
+    if not items or not all(g.isdigit() and len(g) <= 4 for g in items):
+        raise ConfigError(f"GPU ids: comma-separated GPU numbers, e.g. 0,1; got {text!r}")
+    if len(set(map(int, items))) != len(items):
+        raise ConfigError(f"GPU ids: each GPU once (use --per-gpu for several workers on one); got {text!r}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"GPU ids {text}: no CUDA device is available on this machine")
+    count = torch.cuda.device_count()
+    if "CUDA_VISIBLE_DEVICES" not in os.environ and max(map(int, items)) >= count:
+        raise ConfigError(f"GPU ids {text}: this machine has {count} GPU(s), numbered 0..{count - 1}")
+    return [str(int(g)) for g in items]
 
 
 def set_threads_from_env() -> None:

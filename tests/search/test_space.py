@@ -101,7 +101,7 @@ def test_ranges_invalid_for_the_study_image_size_fail_at_check(tmp_path: Path) -
     path.write_text(yaml.safe_dump({"params": {"model.g_cond": {
         "choice": ["concat", "hidden_concat"], "when": {"hidden_concat": {"model.g_hidden_layer": {"int": [0, 4]}}}}}}))
     space = load_space(path)  # valid in general (64x64 has 4 blocks) ...
-    with pytest.raises(ConfigError, match=r"bad.yaml: params.model.g_hidden_layer: value 4 .*g_cond.*hidden_concat"
+    with pytest.raises(ConfigError, match=r"bad.yaml: params.model.g_hidden_layer: value 3 .*g_cond.*hidden_concat"
                                           r".*must be in 0..2 at image_size 16"):
         space.check({"data": {"image_size": 16}}, 2)  # ... but not at 16x16
 

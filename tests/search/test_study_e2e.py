@@ -86,5 +86,6 @@ def test_unwritable_output_folder_is_one_line_and_nothing_written(tmp_path: Path
     path = write_study(tmp_path, **{key: str(blocker / "inside")})
     assert main(["run", str(path), "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
-    assert f"{key} {blocker / 'inside'}: cannot be written" in err and len(err.strip().splitlines()) == 1
+    assert f"{key} {blocker / 'inside'}: cannot be created: {blocker} is a file" in err
+    assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "study.db").exists()
