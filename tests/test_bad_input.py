@@ -1,0 +1,433 @@
+"""The bad-input contract over every command and every file a user hands in.
+
+Each case gives `hpsearch` one mistaken or hostile input and asserts what a user is promised:
+exit code 2, exactly one line on stderr that starts `hpsearch: error:` and names the thing and
+what is allowed (the case's pattern), no traceback, and nothing created or changed: the
+workspace (the current folder, where default outputs such as `runs/` would go) and the shared
+data folder are compared file by file before and after. The commands run in-process through
+`main(argv)`; `test_contract_holds_in_a_real_process` repeats a sample as subprocesses, where
+every line on stderr counts (logging included).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from hpsearch.cli import main
+from tests.search.helpers import ROOT, SPACE, write_study
+
+UNWRITABLE = Path("/proc/hpsearch-no-such-dir")  # procfs refuses new files even to root
+TINY = {"data": {"name": "digits", "image_size": 16, "channels": 1},
+        "model": {"z_dim": 8, "dense_channels": 8, "g_width": 0.03125, "d_width": 0.0625, "embed_dim": 4},
+        "train": {"batch_size": 8, "steps": 2, "log_every": 1, "eval_every": 2, "checkpoint_every": 2},
+        "metrics": {"enabled": False}}
+
+
+@dataclass
+class Case:
+    """One bad input: the argv (given the workspace), what the error line must say, and any files it needs."""
+
+    id: str
+    argv: Callable[[Workspace], list[Any]]
+    match: str
+    needs: Callable[[], bool] = field(default=lambda: True)
+
+
+@dataclass
+class Workspace:
+    """A folder of good inputs (config, study, space, checkpoint) that each case spoils one way."""
+
+    root: Path
+    data: Path
+    checkpoint: Path
+
+    def file(self, name: str, content: bytes | str) -> Path:
+        path = self.root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content.encode() if isinstance(content, str) else content)
+        return path
+
+    def folder(self, name: str) -> str:
+        (self.root / name).mkdir()
+        return str(self.root / name)
+
+    def tensor_file(self, name: str) -> str:
+        torch.save(torch.zeros(3), self.root / name)
+        return str(self.root / name)
+
+    def config(self, **sections: dict[str, Any]) -> str:
+        body = {k: dict(v) for k, v in TINY.items()}
+        for name, values in sections.items():
+            body.setdefault(name, {}).update(values)
+        return self.file("run.yaml", yaml.safe_dump(body))
+
+    def study(self, params: dict[str, Any] | None = None, base: dict[str, Any] | None = None,
+              space_bytes: bytes | None = None, **overrides: Any) -> str:
+        folder = self.root / "s"
+        folder.mkdir(exist_ok=True)
+        path = write_study(folder, **overrides)
+        if params is not None:
+            (folder / "space.yaml").write_text(yaml.safe_dump(params))
+        if space_bytes is not None:
+            (folder / "space.yaml").write_bytes(space_bytes)
+        if base is not None:
+            study = yaml.safe_load(path.read_text())
+            for section, values in base.items():
+                study["base"].setdefault(section, {}).update(values)
+            path.write_text(yaml.safe_dump(study))
+        return str(path)
+
+    def space_param(self, key: str, node: Any) -> str:
+        return self.study(params={"params": {**SPACE["params"], key: node}})
+
+    def spoiled_checkpoint(self, edit: Callable[[dict[str, Any]], None]) -> str:
+        payload = torch.load(self.checkpoint, weights_only=True)
+        edit(payload)
+        path = self.root / "edited.pt"
+        torch.save(payload, path)
+        return str(path)
+
+    def image_folder(self, classes: int, corrupt: bool = False) -> str:
+        root = self.root / "images"
+        for c in range(classes):
+            (root / f"class{c}").mkdir(parents=True, exist_ok=True)
+            for i in range(3):
+                Image.new("L", (16, 16), color=40 * i + c).save(root / f"class{c}" / f"{i}.png")
+        if corrupt:
+            (root / "class1" / "0.png").write_bytes(b"\x89PNG\r\n\x1a\n" + JUNK[:100])
+        return str(root)
+
+
+def _d(ws: Workspace) -> list[str]:
+    return ["--data-dir", str(ws.data)]
+
+
+def _no_cuda() -> bool:
+    return not torch.cuda.is_available()
+
+
+def _no_fidelity() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch_fidelity") is None
+
+
+def _set_model(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    return lambda payload: payload["config"]["model"].__setitem__(key, value)
+
+
+JUNK = bytes(range(256)) * 64  # random-looking binary, NUL bytes included
+NOT_UTF8 = b"data:\n  name: \xff\xfe digits\n"
+CYCLE = "a: &x [1, *x]\n"
+BOMB = "a: &a [1,1,1,1,1,1,1,1,1]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" \
+       "d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+PG_DOWN = "postgresql+psycopg2://postgres:s3cretPW@127.0.0.1:1/db"
+
+CASES: list[Case] = [
+    # ------------------------------------------------------------------ argv itself
+    Case("argv-unknown-command", lambda ws: ["fly"], r"argument command: invalid choice: 'fly'"),
+    Case("argv-int-flag-not-int", lambda ws: ["run", ws.study(), "--workers", "two"],
+         r"argument --workers: invalid int value: 'two'"),
+    Case("argv-missing-positional", lambda ws: ["sample"], r"the following arguments are required"),
+    # ------------------------------------------------------------------ train: the config file
+    Case("train-config-missing", lambda ws: ["train", str(ws.root / "nope.yaml")], r"nope.yaml: config file not found"),
+    Case("train-config-is-folder", lambda ws: ["train", str(ws.root)], r"config file is not a regular file"),
+    Case("train-config-binary", lambda ws: ["train", ws.file("bin.yaml", JUNK)], r"bin.yaml: config file is binary"),
+    Case("train-config-not-utf8", lambda ws: ["train", ws.file("latin.yaml", NOT_UTF8)],
+         r"latin.yaml: config file is not UTF-8 text"),
+    Case("train-config-huge", lambda ws: ["train", ws.file("big.yaml", b"#" * (9 << 20))],
+         r"big.yaml: config file is larger than 8 MiB"),
+    Case("train-config-bad-yaml", lambda ws: ["train", ws.file("bad.yaml", "data: [unclosed\n")],
+         r"bad.yaml: not valid YAML"),
+    Case("train-config-alias-cycle", lambda ws: ["train", ws.file("cyc.yaml", CYCLE)], r"cyc.yaml: YAML alias refers"),
+    Case("train-config-alias-bomb", lambda ws: ["train", ws.file("bomb.yaml", BOMB)], r"bomb.yaml: YAML too large"),
+    Case("train-config-top-level-list", lambda ws: ["train", ws.file("list.yaml", "- 1\n- 2\n")],
+         r"list.yaml: top level must be a mapping"),
+    Case("train-config-unknown-key", lambda ws: ["train", ws.config(model={"colour": 1})],
+         r"run.yaml: model.colour: unknown key; allowed:"),
+    Case("train-config-nan", lambda ws: ["train", ws.config(train={"g_lr": float("nan")})],
+         r"train.g_lr: must be a finite number"),
+    Case("train-config-seed-overflow", lambda ws: ["train", ws.config(train={"seed": 2**70})],
+         r"train.seed: must be >= 0 and <= 2147483647"),
+    Case("train-config-steps-huge", lambda ws: ["train", ws.config(train={"steps": 10**12})],
+         r"train.steps: must be >= 1 and <= 1000000000"),
+    Case("train-set-malformed", lambda ws: ["train", ws.config(), "--set", "z_dim"], r"--set 'z_dim': expected"),
+    Case("train-set-unknown-section", lambda ws: ["train", ws.config(), "--set", "optim.lr=1"],
+         r"--set optim.lr: unknown section 'optim'"),
+    Case("train-steps-negative", lambda ws: ["train", ws.config(), "--steps", "-1"], r"train.steps: must be >= 1"),
+    # ------------------------------------------------------------------ train: outputs, data, device, metrics
+    Case("train-out-is-file", lambda ws: ["train", ws.config(), "--out", ws.file("f", "x"), *_d(ws)],
+         r"--out .*/f: exists and is not a folder"),
+    Case("train-out-under-file", lambda ws: ["train", ws.config(), "--out", f"{ws.file('f', 'x')}/run", *_d(ws)],
+         r"--out .*/f/run: cannot be created: .*/f is a file"),
+    Case("train-out-unwritable", lambda ws: ["train", ws.config(), "--out", str(UNWRITABLE / "run"), *_d(ws)],
+         r"--out /proc/hpsearch-no-such-dir/run: cannot be written"),
+    Case("train-data-dir-is-file", lambda ws: ["train", ws.config(), "--data-dir", ws.file("d", "x")],
+         r"--data-dir .*/d: exists and is not a folder"),
+    Case("train-device-unknown", lambda ws: ["train", ws.config(), "--device", "tpu"],
+         r"--device: must be auto, cpu or cuda; got 'tpu'"),
+    Case("train-device-cuda-absent", lambda ws: ["train", ws.config(), "--device", "cuda"],
+         r"--device cuda: no CUDA device is available", needs=_no_cuda),
+    Case("train-image-folder-missing", lambda ws: ["train", ws.config(data={"name": "image_folder", "root": "/no/x"}),
+                                                   *_d(ws)], r"image_folder: /no/x is not a folder"),
+    Case("train-image-folder-one-class",
+         lambda ws: ["train", ws.config(data={"name": "image_folder", "root": ws.image_folder(1)}), *_d(ws)],
+         r"has 1 class \['class0'\]; a class-conditional GAN needs at least 2 classes"),
+    Case("train-image-folder-corrupt-png",
+         lambda ws: ["train", ws.config(data={"name": "image_folder", "root": ws.image_folder(2, corrupt=True)}),
+                     *_d(ws)], r"image_folder: .*class1/0.png is not a readable PNG/JPEG image"),
+    Case("train-metrics-samples-too-few",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 10}), *_d(ws)],
+         r"metrics.samples: needs at least 2 per class \(20 for 10 classes\); got 10"),
+    Case("train-metrics-real-samples-too-few",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "real_samples": 2}), *_d(ws)],
+         r"metrics.real_samples: classes \[.*\] have fewer than 2 real images"),
+    Case("train-metrics-inception-absent",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "features": "inception"}), *_d(ws)],
+         r"metrics.features inception: torch-fidelity is not installed", needs=_no_fidelity),
+    Case("train-resume-zero-byte-checkpoint",
+         lambda ws: ["train", ws.config(), "--out", str(ws.file("r/checkpoint.pt", b"").parent), "--resume", *_d(ws)],
+         r"r/checkpoint.pt: not a readable checkpoint \(.+\)"),
+    # ------------------------------------------------------------------ sample / eval / visualize: checkpoints
+    Case("sample-checkpoint-missing", lambda ws: ["sample", str(ws.root / "no.pt"), "--out", str(ws.root / "x.png")],
+         r"no.pt: checkpoint not found"),
+    Case("sample-checkpoint-folder", lambda ws: ["sample", str(ws.root), "--out", str(ws.root / "x.png")],
+         r"not a file \(a checkpoint.pt is expected\)"),
+    Case("sample-checkpoint-zero-bytes", lambda ws: ["sample", ws.file("z.pt", b""), "--out", str(ws.root / "x.png")],
+         r"z.pt: not a readable checkpoint \(.+\)"),
+    Case("sample-checkpoint-truncated",
+         lambda ws: ["sample", ws.file("t.pt", ws.checkpoint.read_bytes()[:5000]), "--out", str(ws.root / "x.png")],
+         r"t.pt: not a readable checkpoint"),
+    Case("sample-checkpoint-junk", lambda ws: ["sample", ws.file("j.pt", JUNK), "--out", str(ws.root / "x.png")],
+         r"j.pt: not a readable checkpoint"),
+    Case("sample-checkpoint-plain-tensor",
+         lambda ws: ["sample", ws.tensor_file("t.pt"), "--out", str(ws.root / "x.png")],
+         r"t.pt: not an hpsearch checkpoint"),
+    Case("sample-checkpoint-weights-mismatch",
+         lambda ws: ["sample", ws.spoiled_checkpoint(_set_model("z_dim", 9)), "--out", str(ws.root / "x.png")],
+         r"edited.pt: its weights do not match its own config"),
+    Case("sample-checkpoint-config-invalid",
+         lambda ws: ["sample", ws.spoiled_checkpoint(_set_model("g_cond", "telepathy")), "--out", ws.root / "x.png"],
+         r"edited.pt: cannot rebuild the generator"),
+    Case("sample-out-suffix", lambda ws: ["sample", str(ws.checkpoint), "--out", str(ws.root / "x.jpg")],
+         r"must end in .png \(grid\) or .npz"),
+    Case("sample-out-under-file", lambda ws: ["sample", str(ws.checkpoint), "--out", f"{ws.file('f', 'x')}/x.png"],
+         r"--out .*/f/x.png: cannot be created: .*/f is a file"),
+    Case("sample-out-unwritable", lambda ws: ["sample", str(ws.checkpoint), "--out", str(UNWRITABLE / "x.png")],
+         r"--out /proc/hpsearch-no-such-dir/x.png: cannot be written"),
+    Case("sample-out-is-folder", lambda ws: ["sample", str(ws.checkpoint), "--out", ws.folder("d.png")],
+         r"--out .*/d.png: exists and is not a regular file"),
+    Case("sample-per-class-zero", lambda ws: ["sample", str(ws.checkpoint), "--out", "x.png", "--per-class", "0"],
+         r"--per-class: must be in 1..10000; got 0"),
+    Case("sample-truncation-nan", lambda ws: ["sample", str(ws.checkpoint), "--out", "x.png", "--truncation", "nan"],
+         r"--truncation: must be in \(0, 1\]; got nan"),
+    Case("sample-seed-overflow", lambda ws: ["sample", str(ws.checkpoint), "--out", "x.png", "--seed", str(2**70)],
+         r"--seed: must be in 0..2147483647"),
+    Case("sample-seed-negative", lambda ws: ["sample", str(ws.checkpoint), "--out", "x.png", "--seed", "-3"],
+         r"--seed: must be in 0..2147483647; got -3"),
+    Case("eval-checkpoint-zero-bytes", lambda ws: ["eval", ws.file("z.pt", b""), *_d(ws)], r"z.pt: not a readable"),
+    Case("eval-samples-too-few", lambda ws: ["eval", str(ws.checkpoint), "--samples", "1", *_d(ws)],
+         r"metrics.samples: must be >= 2"),
+    Case("eval-features-unknown", lambda ws: ["eval", str(ws.checkpoint), "--features", "clip"],
+         r"argument --features: invalid choice: 'clip'"),
+    Case("eval-data-dir-is-file", lambda ws: ["eval", str(ws.checkpoint), "--data-dir", ws.file("d", "x")],
+         r"--data-dir .*/d: exists and is not a folder"),
+    Case("visualize-out-suffix", lambda ws: ["visualize", "attention", str(ws.checkpoint), "--out", "a.gif"],
+         r"--out a.gif: must end in .png"),
+    Case("visualize-rows-zero", lambda ws: ["visualize", "style-mixing", str(ws.checkpoint), "--out", "a.png",
+                                            "--rows", "0"], r"--rows and --cols: must be in 1..16"),
+    Case("visualize-classes-not-int", lambda ws: ["visualize", "attention", str(ws.checkpoint), "--out",
+                                                  str(ws.root / "a.png"), "--classes", "a,b"],
+         r"--classes: comma-separated integers"),
+    Case("visualize-checkpoint-junk", lambda ws: ["visualize", "attention", ws.file("j.pt", JUNK), "--out",
+                                                  str(ws.root / "a.png")], r"j.pt: not a readable checkpoint"),
+    Case("describe-classes-zero", lambda ws: ["describe", ws.config(), "--classes", "0"],
+         r"--classes: must be in 1..100000; got 0"),
+    Case("describe-config-binary", lambda ws: ["describe", ws.file("bin.yaml", JUNK)], r"config file is binary"),
+    # ------------------------------------------------------------------ run: the study file
+    Case("run-study-missing", lambda ws: ["run", str(ws.root / "none.yaml")], r"none.yaml: study file not found"),
+    Case("run-study-binary", lambda ws: ["run", ws.file("bin.yaml", JUNK)], r"bin.yaml: study file is binary"),
+    Case("run-study-not-utf8", lambda ws: ["run", ws.file("latin.yaml", NOT_UTF8)], r"study file is not UTF-8"),
+    Case("run-study-bad-name", lambda ws: ["run", ws.study(name="../evil")], r"study: must be 1-100 letters"),
+    Case("run-study-unknown-sampler", lambda ws: ["run", ws.study(sampler={"name": "cmaes"})],
+         r"sampler.name: must be one of \['tpe', 'random', 'gp'\]; got 'cmaes'"),
+    Case("run-study-sampler-seed-overflow", lambda ws: ["run", ws.study(sampler={"seed": 2**40})],
+         r"sampler.seed: must be >= 0 and <= 2147483647"),
+    Case("run-study-heartbeat-zero", lambda ws: ["run", ws.study(heartbeat_s=0)], r"heartbeat_s: must be >= 1"),
+    Case("run-study-n-trials-zero", lambda ws: ["run", ws.study(stop={"n_trials": 0})], r"stop.n_trials: must be >= 1"),
+    Case("run-study-min-steps-past-training", lambda ws: ["run", ws.study(pruner={"name": "hyperband",
+                                                                                   "min_steps": 60})],
+         r"pruner.min_steps: must be below base train.steps \(60\)"),
+    Case("run-study-enqueue-not-mapping", lambda ws: ["run", ws.study(enqueue=[5])],
+         r"enqueue\[0\]: must be a mapping; got 5"),
+    Case("run-study-enqueue-bad-value", lambda ws: ["run", ws.study(enqueue=[{"z_dim": 12}])], r"enqueue\[0\]"),
+    Case("run-study-base-unknown-key", lambda ws: ["run", ws.study(base={"train": {"epochs": 3}})],
+         r"base: train.epochs: unknown key"),
+    # ------------------------------------------------------------------ run: the space file
+    Case("run-space-missing", lambda ws: ["run", ws.study(space="nope.yaml")],
+         r"nope.yaml: search space file not found"),
+    Case("run-space-binary", lambda ws: ["run", ws.study(space_bytes=JUNK)],
+         r"space.yaml: search space file is binary"),
+    Case("run-space-unknown-field", lambda ws: ["run", ws.space_param("model.colour", {"int": [1, 2]})],
+         r"params.model.colour: 'model.colour' is not a config key"),
+    Case("run-space-int-step-fraction",
+         lambda ws: ["run", ws.space_param("model.z_dim", {"int": [8, 16], "step": 0.5})],
+         r"params.model.z_dim.step: must be a positive integer for an int range; got 0.5"),
+    Case("run-space-step-negative",
+         lambda ws: ["run", ws.space_param("train.g_lr", {"float": [0.1, 0.5], "step": -1})],
+         r"params.train.g_lr.step: must be a positive finite number for an float range; got -1"),
+    Case("run-space-step-string", lambda ws: ["run", ws.space_param("model.z_dim", {"int": [8, 16], "step": "two"})],
+         r"params.model.z_dim.step: must be a positive integer"),
+    Case("run-space-low-above-high", lambda ws: ["run", ws.space_param("model.z_dim", {"int": [16, 8]})],
+         r"`low <= high` must hold, but got \(low=16, high=8\)"),
+    Case("run-space-when-list", lambda ws: ["run", ws.space_param("model.d_cond", {"choice": ["projection", "concat"],
+                                                                                  "when": ["projection"]})],
+         r"params.model.d_cond.when: must be a mapping of a choice to its parameters"),
+    Case("run-space-choice-of-lists",
+         lambda ws: ["run", ws.space_param("model.g_kernels", {"choice": [[3, 3], [4, 4]]})],
+         r"params.model.g_kernels.choice\[0\]: a choice is a plain value"),
+    Case("run-space-value-inside-range-invalid",
+         lambda ws: ["run", ws.space_param("model.g_attention", {"int": [8, 16]})],
+         r"params.model.g_attention: value 9 .* model.g_attention: must be one of \[4, 8, 16, 32, 64\]"),
+    Case("run-space-kernel-range-inside", lambda ws: ["run", ws.space_param("model.d_kernels", {"int": [3, 6]})],
+         r"params.model.d_kernels.int\[1\]: must be one of \[3, 4, 5\]; got 6"),
+    # ------------------------------------------------------------------ run: flags, data, device, outputs
+    Case("run-workers-zero", lambda ws: ["run", ws.study(), "--workers", "0"], r"--workers: must be in 1..256; got 0"),
+    Case("run-workers-huge", lambda ws: ["run", ws.study(), "--workers", "100000"], r"--workers: must be in 1..256"),
+    Case("run-per-gpu-zero", lambda ws: ["run", ws.study(), "--per-gpu", "0"], r"--per-gpu: must be in 1..256"),
+    Case("run-n-trials-zero", lambda ws: ["run", ws.study(), "--n-trials", "0"], r"--n-trials: must be in 1.."),
+    Case("run-gpus-not-ids", lambda ws: ["run", ws.study(), "--gpus", "abc"], r"GPU ids: comma-separated GPU numbers"),
+    Case("run-gpus-empty", lambda ws: ["run", ws.study(), "--gpus", ""], r"GPU ids: comma-separated GPU numbers"),
+    Case("run-gpus-repeated", lambda ws: ["run", ws.study(), "--gpus", "0,0"], r"GPU ids: each GPU once"),
+    Case("run-gpus-without-cuda", lambda ws: ["run", ws.study(), "--gpus", "0", *_d(ws)],
+         r"GPU ids 0: no CUDA device is available", needs=_no_cuda),
+    Case("run-device-cuda-absent", lambda ws: ["run", ws.study(), "--device", "cuda", *_d(ws)],
+         r"--device cuda: no CUDA device is available", needs=_no_cuda),
+    Case("run-data-root-typo", lambda ws: ["run", ws.study(base={"data": {"name": "image_folder", "root": "/no/pics",
+                                                                         "channels": 1}}), *_d(ws)],
+         r"image_folder: /no/pics is not a folder"),
+    Case("run-data-dir-is-file", lambda ws: ["run", ws.study(), "--data-dir", ws.file("d", "x")],
+         r"--data-dir .*/d: exists and is not a folder"),
+    Case("run-artifacts-under-file", lambda ws: ["run", ws.study(artifacts=f"{ws.file('f', 'x')}/a"), *_d(ws)],
+         r"artifacts .*/f/a: cannot be created: .*/f is a file"),
+    Case("run-runs-dir-unwritable", lambda ws: ["run", ws.study(runs_dir=str(UNWRITABLE)), *_d(ws)],
+         r"runs_dir /proc/hpsearch-no-such-dir: cannot be written"),
+    Case("run-base-real-samples-too-few", lambda ws: ["run", ws.study(base={"metrics": {"real_samples": 2}}), *_d(ws)],
+         r"metrics.real_samples: classes"),
+    # ------------------------------------------------------------------ storage URLs (run, worker, status, report, ...)
+    Case("storage-garbage", lambda ws: ["run", ws.study(), "--storage", "not a url", *_d(ws)],
+         r"storage not a url: not a database URL; use sqlite:///PATH, postgresql"),
+    Case("storage-mysql", lambda ws: ["run", ws.study(), "--storage", "mysql://u:pw@h/db", *_d(ws)],
+         r"storage mysql://u:\*\*\*@h/db: database 'mysql' is not supported"),
+    Case("storage-sqlite-memory", lambda ws: ["run", ws.study(), "--storage", "sqlite://", *_d(ws)],
+         r"storage sqlite://: needs a file"),
+    Case("storage-sqlite-under-file", lambda ws: ["run", ws.study(), "--storage", f"sqlite:///{ws.file('f', 'x')}/s.db",
+                                                  *_d(ws)], r"storage .*/f/s.db: cannot be created: .*/f is a file"),
+    Case("storage-sqlite-is-folder", lambda ws: ["run", ws.study(), "--storage", f"sqlite:///{ws.root}", *_d(ws)],
+         r"exists and is not a regular file"),
+    Case("storage-sqlite-junk-file",
+         lambda ws: ["status", ws.study(), "--storage", f"sqlite:///{ws.file('j.db', JUNK)}"],
+         r"storage sqlite:///.*/j.db: cannot be opened \(DatabaseError: .*file is not a database"),
+    Case("storage-postgres-refused", lambda ws: ["status", ws.study(), "--storage", PG_DOWN],
+         r"storage postgresql\+psycopg2://postgres:\*\*\*@127.0.0.1:1/db: cannot be opened \(OperationalError: "
+         r".*Connection refused"),
+    Case("storage-postgres-refused-run", lambda ws: ["run", ws.study(), "--storage", PG_DOWN, *_d(ws)],
+         r"postgres:\*\*\*@127.0.0.1:1/db: cannot be opened"),
+    Case("storage-grpc-malformed", lambda ws: ["status", ws.study(), "--storage", "grpc://host-without-port"],
+         r"a storage proxy's URL is grpc://HOST:PORT"),
+    Case("worker-device-cuda-absent", lambda ws: ["worker", ws.study(), "--device", "cuda", *_d(ws)],
+         r"--device cuda: no CUDA device is available", needs=_no_cuda),
+    Case("worker-data-root-typo", lambda ws: ["worker", ws.study(base={"data": {"name": "image_folder",
+                                                                               "root": "/no/pics", "channels": 1}}),
+                                              *_d(ws)], r"image_folder: /no/pics is not a folder"),
+    Case("status-no-database", lambda ws: ["status", ws.study()], r"storage sqlite:///.*study.db: no such SQLite file"),
+    Case("export-no-database", lambda ws: ["export", ws.study(), "--out", str(ws.root / "e")],
+         r"no such SQLite file"),
+    Case("export-out-is-file", lambda ws: ["export", ws.study(), "--out", ws.file("f", "x")],
+         r"--out .*/f: exists and is not a folder"),
+    Case("report-top-zero", lambda ws: ["report", ws.study(), "--top", "0"], r"--top: must be in 1..1000; got 0"),
+    Case("report-out-is-file", lambda ws: ["report", ws.study(), "--out", ws.file("f", "x")],
+         r"--out .*/f: exists and is not a folder"),
+    Case("dashboard-nothing-given", lambda ws: ["dashboard"], r"dashboard: give a study YAML or --storage URL"),
+    Case("dashboard-port-zero", lambda ws: ["dashboard", "--storage", "sqlite:///x.db", "--port", "0"],
+         r"--port: must be in 1..65535; got 0"),
+    Case("dashboard-no-database", lambda ws: ["dashboard", ws.study()], r"no such SQLite file"),
+    Case("storage-proxy-threads-zero", lambda ws: ["storage-proxy", ws.study(), "--threads", "0"],
+         r"--threads: must be in 1..4096; got 0"),
+    Case("storage-proxy-port-huge", lambda ws: ["storage-proxy", ws.study(), "--port", "70000"],
+         r"--port: must be in 1..65535; got 70000"),
+]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A data folder with digits cached and a real checkpoint of a tiny run (2 steps)."""
+    root = tmp_path_factory.mktemp("shared")
+    config = root / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    assert main(["train", str(config), "--out", str(root / "run"), "--data-dir", str(root / "data"),
+                 "--device", "cpu"]) == 0
+    return root / "data", root / "run" / "checkpoint.pt"
+
+
+def _snapshot(*folders: Path) -> dict[str, tuple[int, int] | None]:
+    """Every path with its size and mtime (folders: present; a write probe changes their mtime, not their content)."""
+    return {str(p): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
+            for folder in folders for p in sorted(folder.rglob("*"))}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line_exit_2_and_nothing_is_left(case: Case, tmp_path: Path, shared: tuple[Path, Path],
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    if not case.needs():
+        pytest.skip("the input is not bad on this machine (e.g. it has CUDA)")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    monkeypatch.setenv("HPSEARCH_DATA", str(shared[0]))
+    ws = Workspace(tmp_path, *shared)
+    argv = [str(a) for a in case.argv(ws)]
+    before = _snapshot(tmp_path, shared[0])
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse exits itself
+        code = int(exc.code or 0)
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("hpsearch: error: ") and "Traceback" not in err, err
+    assert re.search(case.match, lines[0]), lines[0]
+    assert "s3cretPW" not in err
+    assert _snapshot(tmp_path, shared[0]) == before, "the failed command left files behind or changed some"
+
+
+SUBPROCESS_SAMPLE = ["train-config-binary", "sample-checkpoint-zero-bytes", "run-data-root-typo",
+                     "run-space-value-inside-range-invalid", "storage-postgres-refused", "argv-int-flag-not-int"]
+
+
+def test_contract_holds_in_a_real_process(tmp_path: Path, shared: tuple[Path, Path]) -> None:
+    """Only a real process shows every line on stderr (logging too) and the exit status itself."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HPSEARCH_DATA": str(shared[0])}
+    env.pop("HPSEARCH_STORAGE", None)
+    for case in (c for c in CASES if c.id in SUBPROCESS_SAMPLE):
+        ws_root = tmp_path / case.id
+        ws_root.mkdir()
+        argv = [str(a) for a in case.argv(Workspace(ws_root, *shared))]
+        proc = subprocess.run([sys.executable, "-m", "hpsearch.cli", *argv], capture_output=True, text=True,
+                              env=env, cwd=ws_root, timeout=120)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 2 and len(lines) == 1, (case.id, proc.stderr)
+        assert re.search(case.match, lines[0]), (case.id, lines[0])
