@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
+import sqlalchemy
 import torch
 
 from hpsearch.config import RunConfig, from_dict
@@ -37,3 +39,22 @@ def random_dataset(n: int = 24, channels: int = 1, size: int = 16, classes: int 
 @pytest.fixture
 def tiny_dataset() -> ImageDataset:
     return random_dataset()
+
+
+DEFAULT_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """`$HPSEARCH_TEST_POSTGRES` (default: the local server); skips when unreachable unless CI=true."""
+    url = os.environ.get("HPSEARCH_TEST_POSTGRES", DEFAULT_URL)
+    try:
+        engine = sqlalchemy.create_engine(url)
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT 1"))
+        engine.dispose()
+    except Exception as exc:  # any driver or connection error means: no PostgreSQL here
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL required under CI=true but unreachable at {url}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {url} (set HPSEARCH_TEST_POSTGRES): {type(exc).__name__}")
+    return url

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ from tqdm import tqdm
 
 from hpsearch.checkpoint import load_checkpoint, save_checkpoint
 from hpsearch.data import ImageDataset
+from hpsearch.errors import CheckpointError
 
 _logger = logging.getLogger(__name__)
 
@@ -89,16 +91,30 @@ def load_or_train(dataset: ImageDataset, cache_dir: Path, device: torch.device, 
     """
     path = classifier_path(dataset, cache_dir, steps)
     with _locked(path):
-        trained = not path.is_file()
-        if trained:
+        payload = _cached(path, device)
+        trained = payload is None
+        if payload is None:
             model, accuracy = _train(dataset, device, steps)
             save_checkpoint(path, {"state": model.state_dict(), "test_accuracy": accuracy,
                                    "shape": [dataset.channels, dataset.num_classes, dataset.image_size]})
             _logger.info("domain classifier: held-out accuracy %.2f%%, cached in %s", 100 * accuracy, path)
-        payload = load_checkpoint(path, map_location=device)
+            payload = load_checkpoint(path, map_location=device)
     model = DomainClassifier(*payload["shape"]).to(device)
     model.load_state_dict(payload["state"])
     return LoadedClassifier(model.eval().requires_grad_(False), float(payload["test_accuracy"]), path.stem, trained)
+
+
+def _cached(path: Path, device: torch.device) -> dict[str, Any] | None:
+    """The cached classifier, or None when there is none or it is damaged (a cache is rebuilt, not fatal)."""
+    if not path.is_file():
+        return None
+    try:
+        payload = load_checkpoint(path, map_location=device)
+        if {"state", "test_accuracy", "shape"} <= payload.keys():
+            return payload
+    except CheckpointError as exc:
+        _logger.warning("%s; training the domain classifier again", exc)
+    return None
 
 
 @contextmanager
