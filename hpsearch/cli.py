@@ -204,9 +204,10 @@ def _run_worker(args: argparse.Namespace) -> int:
     _warn_password_in_argv(args.storage)
     if args.n_trials is not None:
         _check_count("--n-trials", args.n_trials, 10_000_000)
-    stop = GracefulStop().install()
-    run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=stop)
-    return 128 + stop.signum if stop.signum else 0
+    # A worker stopped by a signal has handed its trial back: its job is done, so it exits 0
+    # (a scheduler's restart policy must not count that as a failure).
+    run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=GracefulStop().install())
+    return 0
 
 
 def _run_status(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -334,3 +335,20 @@ def test_ctrl_c_during_run_exits_130_without_a_traceback(tmp_path: Path) -> None
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "handed back for retry" in err
+
+
+def test_optuna_logs_hpsearch_errors_of_failed_trials_without_a_traceback(caplog: pytest.LogCaptureFixture) -> None:
+    """A trial failed by an hpsearch error (an invalid combination, an unusable checkpoint) logs its one-line reason."""
+    from hpsearch.errors import ConfigError
+    from hpsearch.search.worker import quiet_optuna
+
+    quiet_optuna()
+    logger = logging.getLogger("optuna.study._optimize")
+    for exc in (ConfigError("model.g_attention: must be 'none' or one of [8, 16]; got 9"), KeyError("a bug")):
+        try:
+            raise exc
+        except Exception as raised:
+            logger.warning("Trial 3 failed because of the following error: %r", raised, exc_info=raised)
+    hpsearch_record, bug_record = caplog.records[-2:]
+    assert hpsearch_record.exc_info is None and "got 9" in hpsearch_record.getMessage()
+    assert bug_record.exc_info is not None  # a bug keeps its traceback
