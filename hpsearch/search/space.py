@@ -120,12 +120,12 @@ class SearchSpace:
     def check(self, base: dict[str, Any], n_blocks: int) -> None:
         """Validate every value each node can produce, under its branch, against `base`.
 
-        Bad ranges then fail at load time, not as failed trials hours later. Every value of a
-        discrete range is tried (a choice, an int range of up to `MAX_CHECKED_VALUES` values),
-        since a field may accept only some values inside its range (attention resolutions,
-        kernel sizes); longer int ranges and float ranges are tried at their ends, which is
-        a proof for the fields they can set: those accept an interval (a field with a few
-        allowed values cannot hold a range that long).
+        Bad ranges then fail at load time, not as failed trials hours later. Every choice is
+        tried, and every value of an int range on a field that allows only some values inside
+        its span (attention resolutions, kernel sizes: fields with `choices`; up to
+        `MAX_CHECKED_VALUES`, and a longer range on such a field fails at its ends anyway).
+        Other ranges are tried at their ends, which is a proof for them: their fields accept
+        an interval, also where it depends on other fields (hidden-concat layers: 0..blocks).
         """
         defaults: dict[str, Any] = {}
         for node, _ in _walk(self.nodes, []):
@@ -151,9 +151,14 @@ def _values_to_check(node: Node) -> list[Any]:
         return list(node.choices)
     if node.kind == "int":
         values = range(int(node.low), int(node.high) + 1, int(node.step or 1))
-        return list(values) if len(values) <= MAX_CHECKED_VALUES else [values[0], values[-1]]
+        holes = "choices" in _field_meta(node)  # only some values inside the range are allowed
+        return list(values) if holes and len(values) <= MAX_CHECKED_VALUES else [values[0], values[-1]]
     high = node.high if node.step is None else node.low + math.floor((node.high - node.low) / node.step) * node.step
     return [node.low, high]
+
+
+def _field_meta(node: Node) -> dict[str, Any]:
+    return dict(next(f.metadata for f in dataclasses.fields(SECTIONS[node.section]) if f.name == node.key))
 
 
 def load_space(path: str | Path) -> SearchSpace:

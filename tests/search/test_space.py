@@ -101,7 +101,7 @@ def test_ranges_invalid_for_the_study_image_size_fail_at_check(tmp_path: Path) -
     path.write_text(yaml.safe_dump({"params": {"model.g_cond": {
         "choice": ["concat", "hidden_concat"], "when": {"hidden_concat": {"model.g_hidden_layer": {"int": [0, 4]}}}}}}))
     space = load_space(path)  # valid in general (64x64 has 4 blocks) ...
-    with pytest.raises(ConfigError, match=r"bad.yaml: params.model.g_hidden_layer: value 3 .*g_cond.*hidden_concat"
+    with pytest.raises(ConfigError, match=r"bad.yaml: params.model.g_hidden_layer: value 4 .*g_cond.*hidden_concat"
                                           r".*must be in 0..2 at image_size 16"):
         space.check({"data": {"image_size": 16}}, 2)  # ... but not at 16x16
 
@@ -112,3 +112,13 @@ def test_missing_and_unknown_top_level(tmp_path: Path) -> None:
     (tmp_path / "x.yaml").write_text("parms: {}\n")
     with pytest.raises(ConfigError, match=r"x.yaml: top level must be a mapping with a `params` mapping"):
         load_space(tmp_path / "x.yaml")
+
+
+def test_every_value_of_a_range_is_checked_where_the_field_has_holes(tmp_path: Path) -> None:
+    """`g_attention: {int: [8, 16]}` has valid ends at 16x16 but 9..15 are no resolution; a step of 8 is fine."""
+    path = tmp_path / "att.yaml"
+    path.write_text(yaml.safe_dump({"params": {"model.g_attention": {"int": [8, 16]}}}))
+    with pytest.raises(ConfigError, match=r"att.yaml: params.model.g_attention: value 9 .*must be one of"):
+        load_space(path).check({"data": {"image_size": 16}}, 2)
+    path.write_text(yaml.safe_dump({"params": {"model.g_attention": {"int": [8, 16], "step": 8}}}))
+    load_space(path).check({"data": {"image_size": 16}}, 2)
