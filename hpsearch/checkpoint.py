@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from hpsearch.errors import CheckpointError
+from hpsearch.errors import CheckpointError, reason
 from hpsearch.io import atomic_write
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -32,8 +32,7 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt, truncated or foreign file
-        reason = " ".join(str(exc).split())[:200] or type(exc).__name__  # str(EOFError()) is empty
-        raise CheckpointError(f"{path}: not a readable checkpoint ({reason}); it is damaged or not one "
+        raise CheckpointError(f"{path}: not a readable checkpoint ({reason(exc)}); it is damaged or not one "
                               "hpsearch wrote") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: not an hpsearch checkpoint (format {FORMAT_VERSION})")

@@ -19,7 +19,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import MAX_SEED, from_dict, load_config
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import default_data_dir, load_dataset
-from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted
+from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import Evaluator
@@ -427,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except OSError as exc:  # the file system refused something we could not check beforehand (disk full, ...)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"hpsearch: error: {where}{exc.strerror or _one_line(str(exc)) or type(exc).__name__}", file=sys.stderr)
+        print(f"hpsearch: error: {where}{exc.strerror or reason(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         print("hpsearch: interrupted", file=sys.stderr)

@@ -3,6 +3,14 @@
 from __future__ import annotations
 
 
+def reason(exc: BaseException, limit: int = 200) -> str:
+    """An exception's message as one line of at most `limit` characters, for a one-line error.
+
+    Falls back to the exception's type: some carry no message (`str(EOFError())` is empty).
+    """
+    return " ".join(str(exc).split())[:limit] or type(exc).__name__
+
+
 class HPSearchError(Exception):
     """Root of every error that hpsearch raises on purpose."""
 

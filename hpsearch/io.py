@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from hpsearch.errors import ConfigError, HPSearchError
+from hpsearch.errors import ConfigError
 
 MAX_TEXT_BYTES = 8 << 20  # configs, studies and spaces are a few KB; anything this big is not one
 
@@ -81,7 +81,7 @@ def read_text(path: Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
                           "expected") from exc
 
 
-def check_writable(path: Path, what: str, *, is_dir: bool, error: type[HPSearchError] = ConfigError) -> None:
+def check_writable(path: Path, what: str, *, is_dir: bool) -> None:
     """Fail now, before anything is created, if `path` could not be written later.
 
     A folder (`is_dir`) must be a folder or not exist yet; a file must be a regular file or
@@ -90,24 +90,24 @@ def check_writable(path: Path, what: str, *, is_dir: bool, error: type[HPSearchE
     nothing is left behind (`os.access` alone is fooled by root and by read-only mounts).
 
     Raises:
-        `error`, naming `what` and the path.
+        ConfigError: naming `what` and the path.
     """
     if path.exists():
         if is_dir and not path.is_dir():
-            raise error(f"{what} {path}: exists and is not a folder; name a folder (new or existing)")
+            raise ConfigError(f"{what} {path}: exists and is not a folder; name a folder (new or existing)")
         if not is_dir and not path.is_file():
-            raise error(f"{what} {path}: exists and is not a regular file; name a file to write")
+            raise ConfigError(f"{what} {path}: exists and is not a regular file; name a file to write")
     probe_dir = path if is_dir and path.is_dir() else path.parent
     ancestor = probe_dir
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
-        raise error(f"{what} {path}: cannot be created: {ancestor} is a file, not a folder")
+        raise ConfigError(f"{what} {path}: cannot be created: {ancestor} is a file, not a folder")
     try:
         fd, probe = tempfile.mkstemp(prefix=".hpsearch-write-test-", dir=ancestor)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         reason = "read-only file system" if exc.errno == errno.EROFS else (exc.strerror or type(exc).__name__)
-        raise error(f"{what} {path}: cannot be written ({reason} in {ancestor}); choose a place this user can "
+        raise ConfigError(f"{what} {path}: cannot be written ({reason} in {ancestor}); choose a place this user can "
                     "write") from exc

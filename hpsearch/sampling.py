@@ -13,7 +13,7 @@ from torch import nn
 
 from hpsearch.checkpoint import load_checkpoint
 from hpsearch.config import RunConfig, from_dict
-from hpsearch.errors import CheckpointError, ConfigError
+from hpsearch.errors import CheckpointError, ConfigError, reason
 from hpsearch.images import save_grid, to_uint8
 from hpsearch.models import build_generator
 
@@ -105,9 +105,8 @@ def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> Lo
         gen.load_state_dict(state)
         step = int(payload["step"])
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
-        reason = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"{path}: its weights do not match its own config ({type(exc).__name__}: "
-                              f"{reason}); the file is damaged or was edited") from exc
+                              f"{reason(exc, 300)}); the file is damaged or was edited") from exc
     return LoadedGenerator(gen.to(device).eval(), cfg, names, step)
 
 

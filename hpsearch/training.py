@@ -24,7 +24,7 @@ from tqdm import tqdm
 from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
-from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted
+from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.io import atomic_write_text
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
@@ -314,9 +314,8 @@ def _restore(state: TrainState, cfg: RunConfig, dataset: ImageDataset, path: Pat
     try:
         state.load_state_dict(payload)
     except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
-        reason = " ".join(str(exc).split())[:300]
         raise CheckpointError(f"{path}: cannot resume: the checkpoint's state does not fit this run "
-                              f"({type(exc).__name__}: {reason}); delete it to start over") from exc
+                              f"({type(exc).__name__}: {reason(exc, 300)}); delete it to start over") from exc
 
 
 def _append_log(path: Path, record: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from hpsearch.errors import DataError
+from hpsearch.errors import DataError, reason
 from hpsearch.io import atomic_write
 
 _logger = logging.getLogger(__name__)
@@ -89,8 +89,7 @@ class ImageDataset:
                 return cls(torch.from_numpy(npz["images"].copy()), torch.from_numpy(npz["labels"].astype(np.int64)),
                            [str(n) for n in npz["class_names"]])
         except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile, DataError) as exc:
-            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-            raise DataError(f"{path}: unreadable dataset cache ({reason}); delete it to rebuild") from exc
+            raise DataError(f"{path}: unreadable dataset cache ({reason(exc)}); delete it to rebuild") from exc
 
 
 def resize_stack(images: np.ndarray, size: int) -> np.ndarray:

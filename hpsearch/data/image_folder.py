@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from hpsearch.errors import DataError
+from hpsearch.errors import DataError, reason
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
@@ -60,8 +60,7 @@ def read_image_folder(items: list[tuple[Path, int]], size: int, channels: int) -
                 img = _to_8bit(raw, channels).resize((size, size), Image.Resampling.BILINEAR)
                 images.append(np.asarray(img, dtype=np.uint8))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            reason = " ".join(str(exc).split())[:200] or type(exc).__name__
-            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({reason})") from exc
+            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({reason(exc)})") from exc
     return np.stack(images), np.array([label for _, label in items], dtype=np.int64)
 
 

@@ -107,8 +107,7 @@ class Evaluator:
         features = self._features(self.dataset.images[pick])
         stats = self.fid.reference(features, self.dataset.labels[pick].to(self.device), self.dataset.num_classes)
         save_reference(path, stats)
-        n = len(pick)
-        _logger.info("reference statistics of %d real images cached in %s", n, path)
+        _logger.info("reference statistics of %d real images cached in %s", len(pick), path)
         return stats
 
 

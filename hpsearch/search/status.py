@@ -85,14 +85,15 @@ def _existing_ancestor(path: Path) -> Path:
 def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> bool:
     """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
     readable one, else from the artifact store. False when neither has a readable one (e.g. a
-    trial that failed early, or a damaged file)."""
+    trial that failed early, or a damaged file); nothing is written then."""
     run_dir = trial.user_attrs.get("run_dir")
-    local = Path(run_dir) / CHECKPOINT_NAME if isinstance(run_dir, str) and run_dir else None
-    if local is not None and local.is_file() and _readable(local):
-        with local.open("rb") as source:
-            atomic_write(dest, lambda fh: shutil.copyfileobj(source, fh))
-        return True
-    return fetch_artifact(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"), dest) and _readable(dest)
+    artifact = _artifact_path(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"))
+    sources = [Path(run_dir) / CHECKPOINT_NAME if isinstance(run_dir, str) and run_dir else None, artifact]
+    for source in sources:
+        if source is not None and source.is_file() and _readable(source):
+            _copy(source, dest)
+            return True
+    return False
 
 
 def _readable(path: Path) -> bool:
@@ -107,11 +108,20 @@ def _readable(path: Path) -> bool:
 def fetch_artifact(artifacts_dir: Path, artifact: object, dest: Path) -> bool:
     """Copy a stored artifact to `dest`. False when the reference is not an id the store made
     (a tampered attribute cannot point outside the store) or the store does not hold it."""
-    if not is_artifact_id(artifact) or not (artifacts_dir / str(artifact)).is_file():
+    source = _artifact_path(artifacts_dir, artifact)
+    if source is None or not source.is_file():
         return False
-    with (artifacts_dir / str(artifact)).open("rb") as source:
-        atomic_write(dest, lambda fh: shutil.copyfileobj(source, fh))
+    _copy(source, dest)
     return True
+
+
+def _artifact_path(artifacts_dir: Path, artifact: object) -> Path | None:
+    return artifacts_dir / str(artifact) if is_artifact_id(artifact) else None
+
+
+def _copy(source: Path, dest: Path) -> None:
+    with source.open("rb") as fh_in:
+        atomic_write(dest, lambda fh: shutil.copyfileobj(fh_in, fh))
 
 
 def is_artifact_id(value: object) -> bool:
