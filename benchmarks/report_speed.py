@@ -35,7 +35,7 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from hpsearch.reports import build_report
-from hpsearch.search.study import LoadedStudy, load_study_config, open_study
+from hpsearch.search import LoadedStudy, load_study_config, open_study
 
 ROOT = Path(__file__).resolve().parents[1]
 EVAL_STEPS = [2000 * i for i in range(1, 7)]

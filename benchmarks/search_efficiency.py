@@ -60,8 +60,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import load_dataset
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import load_generator
-from hpsearch.search.study import load_study_config, open_study
-from hpsearch.search.worker import run_worker
+from hpsearch.search import load_study_config, open_study, run_worker
 from hpsearch.training import resolve_device, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -167,7 +166,7 @@ def _overhead(folder: Path, data_dir: Path, rounds: int) -> dict[str, Any]:
     name = f"overhead_{time.strftime('%Y%m%d%H%M%S')}"  # a new study each time, even in a reused workdir
     loaded = load_study_config(_study_file(folder, name, "tpe", {"name": "none"}, 10_000, 0, enqueue=True))
     device = resolve_device("auto")
-    dataset = load_dataset(loaded.base.data, data_dir)
+    dataset = load_dataset(loaded.base_config.data, data_dir)
     fixed = optuna.trial.FixedTrial(loaded.cfg.enqueue[0])
     cfg = loaded.space.suggest(fixed, loaded.cfg.base, loaded.n_blocks)  # type: ignore[arg-type]
     trial_s, direct_s = [], []

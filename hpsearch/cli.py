@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
 import torch
-from torch import nn
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import MAX_SEED, from_dict, load_config
@@ -25,19 +25,24 @@ from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import Evaluator
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.reports import build_report
-from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator, save_class_grid
-from hpsearch.search.status import export_trial, study_summary
-from hpsearch.search.study import load_study_config, mask_url, open_study
-from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
-from hpsearch.stopping import GracefulStop
-from hpsearch.training import EvalCallback, resolve_device, train
-from hpsearch.visualize import (
-    DEFAULT_QUERIES,
-    attention_maps,
-    save_attention_figure,
-    save_style_mixing_figure,
-    style_mixing,
+from hpsearch.runner import LATEST_GRID, run_training
+from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
+from hpsearch.search import (
+    export_trial,
+    launch_workers,
+    load_study_config,
+    mask_url,
+    open_study,
+    parse_gpus,
+    prepare_worker,
+    run_worker,
+    serve_storage_proxy,
+    set_threads_from_env,
+    study_summary,
 )
+from hpsearch.stopping import GracefulStop
+from hpsearch.training import resolve_device
+from hpsearch.visualize import FIGURES, FigureOptions, draw_figure
 
 _logger = logging.getLogger("hpsearch")
 
@@ -55,8 +60,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     overrides = list(args.overrides) + ([f"train.steps={args.steps}"] if args.steps is not None else [])
-    cfg = load_config(args.config, overrides)
-    device = resolve_device(args.device)
+    cfg = load_config(args.config, overrides, label="--set")
+    device = _device(args.device)
     out = args.out or Path("runs") / args.config.stem
     check_writable(out, "--out", is_dir=True)
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
@@ -66,26 +71,16 @@ def _run_train(args: argparse.Namespace) -> int:
     dataset = load_dataset(cfg.data, data_dir)
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
-    per_class = cfg.train.grid_per_class
-    callbacks: list[EvalCallback] = []
-    if cfg.metrics.enabled:
-        callbacks.append(Evaluator(cfg, dataset, device, data_dir / "cache"))
-
-    def write_grid(step: int, gen: nn.Module, record: object) -> None:  # small; metrics use their own batch
-        path = out / "samples" / f"step_{step:07d}.png"
-        save_class_grid(gen, dataset.num_classes, per_class, cfg.model.z_dim, cfg.train.seed, device, path)
-        atomic_write(out / "samples.png", lambda fh: fh.write(path.read_bytes()))  # the latest grid
-
     stop = GracefulStop().install()
     try:
-        train(cfg, dataset, out, device, resume=args.resume, on_eval=[*callbacks, write_grid], stop=stop)
+        run_training(cfg, dataset, out, device, data_dir / "cache", resume=args.resume, stop=stop)
     except TrainingDiverged as exc:
         print(f"hpsearch: {exc}", file=sys.stderr)
         return 1
     except TrainingInterrupted as exc:
         print(f"hpsearch: {exc}; continue with: hpsearch train {args.config} --out {out} --resume", file=sys.stderr)
         return 128 + (stop.signum or 0)
-    _logger.info("done: %s, %s, %s", out / CHECKPOINT_NAME, out / "metrics.jsonl", out / "samples.png")
+    _logger.info("done: %s, %s, %s", out / CHECKPOINT_NAME, out / "metrics.jsonl", out / LATEST_GRID)
     return 0
 
 
@@ -109,7 +104,7 @@ def _run_sample(args: argparse.Namespace) -> int:
         raise ConfigError(f"--truncation: must be in (0, 1]; got {args.truncation}")
     _check_seed(args.seed)
     check_writable(args.out, "--out", is_dir=False)
-    device = resolve_device(args.device)
+    device = _device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     labels = class_labels(len(loaded.class_names), args.per_class, device)
     images = generate(loaded.generator, labels, loaded.config.model.z_dim, seed=args.seed, truncation=args.truncation)
@@ -133,7 +128,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
 
 
 def _run_eval(args: argparse.Namespace) -> int:
-    device = resolve_device(args.device)
+    device = _device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     overrides = {"samples": args.samples, "features": args.features}
     metrics = {**loaded.config.to_dict()["metrics"], **{k: v for k, v in overrides.items() if v is not None}}
@@ -173,7 +168,9 @@ def _run_run(args: argparse.Namespace) -> int:
     _check_count("--per-gpu", args.per_gpu, MAX_WORKERS)
     if args.n_trials is not None:
         _check_count("--n-trials", args.n_trials, 10_000_000)
-    gpus = parse_gpus(args.gpus)
+    with _flag("--gpus", "GPU ids"):
+        gpus = parse_gpus(args.gpus)
+    _device(args.device)
     if len(gpus) * args.per_gpu > MAX_WORKERS:
         raise ConfigError(f"--gpus × --per-gpu: at most {MAX_WORKERS} workers; got {len(gpus) * args.per_gpu}")
     data_dir = _data_dir(args)
@@ -201,6 +198,7 @@ def _add_worker(p: argparse.ArgumentParser) -> None:
 def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
     loaded = load_study_config(args.study, args.storage)
+    _device(args.device)
     _warn_password_in_argv(args.storage)
     if args.n_trials is not None:
         _check_count("--n-trials", args.n_trials, 10_000_000)
@@ -223,7 +221,9 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out", is_dir=True)
-    path = export_trial(load_study_config(args.study, args.storage), args.trial, args.out)
+    loaded = load_study_config(args.study, args.storage)
+    with _flag(f"--trial {args.trial}"):
+        path = export_trial(loaded, args.trial, args.out)
     _logger.info("exported to %s (hpsearch sample %s --out samples.png)", args.out, path)
     return 0
 
@@ -240,7 +240,7 @@ def _run_describe(args: argparse.Namespace) -> int:
         raise ConfigError(f"--classes: must be in 1..100000; got {args.classes}")
     print(f"{'config':<40} {'generator':<10} {'image':>7} {'G params':>12} {'D params':>12}")
     for path in args.configs:
-        cfg = load_config(path, args.overrides)
+        cfg = load_config(path, args.overrides, label="--set")
         size, channels = cfg.data.image_size, cfg.data.channels
         counts = [trainable_parameters(build(cfg.model, size, channels, args.classes))
                   for build in (build_generator, build_discriminator)]
@@ -250,7 +250,7 @@ def _run_describe(args: argparse.Namespace) -> int:
 
 
 def _add_visualize(p: argparse.ArgumentParser) -> None:
-    p.add_argument("kind", choices=["attention", "style-mixing"],
+    p.add_argument("kind", choices=sorted(FIGURES),
                    help="attention: maps of query positions (sagan, or g_attention set); "
                         "style-mixing: coarse styles by row, fine by column (stylegan2)")
     p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
@@ -272,19 +272,14 @@ def _run_visualize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rows and --cols: must be in 1..16; got {args.rows}, {args.cols}")
     _check_seed(args.seed)
     check_writable(args.out, "--out", is_dir=False)
-    device = resolve_device(args.device)
+    device = _device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
     k = len(loaded.class_names)
-    if args.kind == "attention":
-        classes = _class_list(args.classes or "0,1", k)
-        labels = torch.tensor(classes, device=device)
-        images, maps = attention_maps(loaded.generator, labels, loaded.config.model.z_dim, DEFAULT_QUERIES, args.seed)
-        save_attention_figure(images, maps, DEFAULT_QUERIES, args.out)
-    else:
-        if not 0 <= args.label < k:
-            raise ConfigError(f"--class: must be in 0..{k - 1}; got {args.label}")
-        images = style_mixing(loaded.generator, args.label, args.rows, args.cols, args.cutoff, args.seed)
-        save_style_mixing_figure(images, args.rows, args.cols, args.out)
+    if not 0 <= args.label < k:
+        raise ConfigError(f"--class: must be in 0..{k - 1}; got {args.label}")
+    options = FigureOptions(_class_list(args.classes or "0,1", k), args.label, args.rows, args.cols, args.cutoff,
+                            args.seed)
+    draw_figure(args.kind, loaded.generator, loaded.config.model.z_dim, options, args.out)
     _logger.info("wrote %s", args.out)
     return 0
 
@@ -331,6 +326,9 @@ def _add_dashboard(p: argparse.ArgumentParser) -> None:
 def _run_dashboard(args: argparse.Namespace) -> int:
     if args.study is None and args.storage is None:
         raise ConfigError("dashboard: give a study YAML or --storage URL")
+    _check_port(args.port)
+    if args.artifacts is not None and not args.artifacts.is_dir():
+        raise ConfigError(f"--artifacts {args.artifacts}: no such folder (the study's artifact store)")
     storage, artifacts = args.storage, args.artifacts
     if args.study is not None:
         loaded = load_study_config(args.study, args.storage)
@@ -348,10 +346,9 @@ def _add_storage_proxy(p: argparse.ArgumentParser) -> None:
 
 
 def _run_storage_proxy(args: argparse.Namespace) -> int:
-    from hpsearch.search.proxy import serve_storage_proxy  # grpcio is an optional dependency
-
     if not 1 <= args.threads <= 4096:
         raise ConfigError(f"--threads: must be in 1..4096; got {args.threads}")
+    _check_port(args.port)
     serve_storage_proxy(load_study_config(args.study, args.storage), args.host, args.port, args.threads)
     return 0
 
@@ -364,9 +361,32 @@ def _check_count(flag: str, value: int, most: int) -> None:
         raise ConfigError(f"{flag}: must be in 1..{most}; got {value}")
 
 
+def _check_port(port: int) -> None:
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"--port: must be in 1..65535; got {port}")
+
+
 def _check_seed(seed: int) -> None:
     if not 0 <= seed <= MAX_SEED:
         raise ConfigError(f"--seed: must be in 0..{MAX_SEED}; got {seed}")
+
+
+@contextlib.contextmanager
+def _flag(flag: str, key: str | None = None) -> Iterator[None]:
+    """Library errors name config keys and values; here they are worded for the flag that gave the value.
+
+    A message that starts with `key` has it replaced by the flag; any other is prefixed with it.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        text = str(exc)
+        raise ConfigError(flag + text[len(key):] if key and text.startswith(key) else f"{flag}: {text}") from exc
+
+
+def _device(name: str) -> torch.device:
+    with _flag("--device", "device"):
+        return resolve_device(name)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:

@@ -236,12 +236,13 @@ def num_blocks(image_size: int) -> int:
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(path: str | Path | None, overrides: list[str] | None = None) -> RunConfig:
+def load_config(path: str | Path | None, overrides: list[str] | None = None, label: str = "override") -> RunConfig:
     """Load a YAML run config, apply `section.key=value` overrides, validate everything.
 
     Args:
         path: YAML file with optional `data`, `model`, `train`, `metrics` sections; None for defaults.
         overrides: strings like `model.d_cond=projection` (values parsed as YAML).
+        label: what the errors call an override (the CLI says which flag gave it).
 
     Raises:
         ConfigError: naming the file, the key, the value given and what is allowed.
@@ -251,7 +252,7 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path is not None:
         raw = read_yaml(Path(path))
     for item in overrides or []:
-        _apply_override(raw, item)
+        _apply_override(raw, item, label)
     return from_dict(raw, source)
 
 
@@ -303,21 +304,21 @@ def _check_tree(data: Any, path: Path, limit: int = 100_000) -> None:
             stack.extend((child, depth + 1, parents | {id(node)}) for child in children)
 
 
-def _apply_override(raw: dict[str, Any], item: str) -> None:
+def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
     key, sep, text = item.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) != 2 or not all(parts):
-        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. model.d_cond=projection")
+        raise ConfigError(f"{label} {item!r}: expected section.key=value, e.g. model.d_cond=projection")
     section, name = parts
     if section not in SECTIONS:
-        raise ConfigError(f"--set {key}: unknown section {section!r}; choose from {sorted(SECTIONS)}")
+        raise ConfigError(f"{label} {key}: unknown section {section!r}; choose from {sorted(SECTIONS)}")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: value {text!r} is not valid YAML") from exc
+        raise ConfigError(f"{label} {key}: value {text!r} is not valid YAML") from exc
     body = raw.setdefault(section, {}) or {}
     if not isinstance(body, dict):
-        raise ConfigError(f"--set {key}: section {section!r} in the file is not a mapping")
+        raise ConfigError(f"{label} {key}: section {section!r} in the file is not a mapping")
     body[name] = value
     raw[section] = body
 

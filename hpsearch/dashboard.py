@@ -8,7 +8,7 @@ from pathlib import Path
 from optuna.artifacts import FileSystemArtifactStore
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.study import connect_storage, mask_url
+from hpsearch.search import mask_url, open_backend
 from hpsearch.serving import address, check_bind
 
 _logger = logging.getLogger(__name__)
@@ -26,11 +26,11 @@ def serve_dashboard(storage_url: str, artifacts: Path | None, host: str = "127.0
     import optuna_dashboard  # the web stack is only needed here
 
     check_bind("dashboard", host, port, "can read and edit the study")
-    storage = connect_storage(storage_url, must_exist=True)
+    storage = open_backend(storage_url, must_exist=True).storage
     store = None
     if artifacts is not None:
         if not artifacts.is_dir():
-            raise ConfigError(f"--artifacts {artifacts}: no such folder (the study's artifact store)")
+            raise ConfigError(f"artifacts {artifacts}: no such folder (the study's artifact store)")
         store = FileSystemArtifactStore(str(artifacts))
     else:
         _logger.warning("no artifact folder: sample grids and checkpoints will not be shown")

@@ -20,7 +20,7 @@ def check_bind(what: str, host: str, port: int, exposure: str) -> None:
         ConfigError: the port is outside 1..65535.
     """
     if not 1 <= port <= 65535:
-        raise ConfigError(f"--port: must be in 1..65535; got {port}")
+        raise ConfigError(f"{what} port: must be in 1..65535; got {port}")
     if host not in LOCAL_HOSTS:
         _logger.warning("the %s is bound to %s: anyone who can reach this machine %s; it has no authentication",
                         what, host, exposure)

@@ -49,9 +49,9 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name not in ("cpu", "cuda"):
-        raise ConfigError(f"--device: must be auto, cpu or cuda; got {name!r}")
+        raise ConfigError(f"device: must be auto, cpu or cuda; got {name!r}")
     if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda: no CUDA device is available; use --device cpu or auto")
+        raise ConfigError("device cuda: no CUDA device is available on this machine; use cpu or auto")
     return torch.device(name)
 
 

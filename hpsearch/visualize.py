@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image, ImageDraw
@@ -90,8 +93,8 @@ def style_mixing(gen: nn.Module, label: int, rows: int, cols: int, cutoff: int |
                           f"{type(gen).__name__}")
     cutoff = gen.num_styles // 2 if cutoff is None else cutoff
     if not 1 <= cutoff < gen.num_styles:
-        raise ConfigError(f"--cutoff: must be in 1..{gen.num_styles - 1} (the generator has {gen.num_styles} "
-                          f"styles); got {cutoff}")
+        raise ConfigError(f"style-mixing cutoff: must be in 1..{gen.num_styles - 1} (the generator has "
+                          f"{gen.num_styles} styles); got {cutoff}")
     device = gen.const.device
     g = torch.Generator(device=device).manual_seed(seed)
     y_rows = torch.full((rows,), label, device=device)
@@ -120,6 +123,61 @@ def save_style_mixing_figure(images: torch.Tensor, rows: int, cols: int, path: P
     _save(sheet, path)
 
 
+@dataclass
+class FigureOptions:
+    """What a figure shows.
+
+    Attributes:
+        classes: attention: one generated image per class.
+        label, rows, cols, cutoff: style mixing: the class, the row and column sources, and
+            how many styles come from the row (None: half).
+        seed: the noise seed.
+    """
+
+    classes: list[int] = field(default_factory=lambda: [0, 1])
+    label: int = 0
+    rows: int = 4
+    cols: int = 4
+    cutoff: int | None = None
+    seed: int = 0
+
+
+def _attention_figure(gen: nn.Module, z_dim: int, options: FigureOptions, path: Path) -> None:
+    labels = torch.tensor(options.classes, device=next(gen.parameters()).device)
+    images, maps = attention_maps(gen, labels, z_dim, DEFAULT_QUERIES, options.seed)
+    save_attention_figure(images, maps, DEFAULT_QUERIES, path)
+
+
+def _style_mixing_figure(gen: nn.Module, _z_dim: int, options: FigureOptions, path: Path) -> None:
+    images = style_mixing(gen, options.label, options.rows, options.cols, options.cutoff, options.seed)
+    save_style_mixing_figure(images, options.rows, options.cols, path)
+
+
+# The figures that look inside a generator, by name (`hpsearch visualize KIND`, the report).
+FIGURES: dict[str, Callable[[nn.Module, int, FigureOptions, Path], None]] = {
+    "attention": _attention_figure,
+    "style-mixing": _style_mixing_figure,
+}
+
+
+def draw_figure(kind: str, gen: nn.Module, z_dim: int, options: FigureOptions, path: Path) -> None:
+    """Draw the figure `kind` of a generator into `path` (.png).
+
+    Raises:
+        ConfigError: an unknown kind (naming the choices), or one the generator does not have.
+    """
+    if kind not in FIGURES:
+        raise ConfigError(f"figure {kind!r}: unknown; choose from {sorted(FIGURES)}")
+    FIGURES[kind](gen, z_dim, options, path)
+
+
+def figures_for(model: Mapping[str, Any]) -> list[str]:
+    """The figures a generator of this model config has: style mixing for stylegan2, attention where it attends."""
+    if model.get("generator") == "stylegan2":
+        return ["style-mixing"]
+    return ["attention"] if model.get("g_attention", "none") != "none" else []
+
+
 def _tile(image: torch.Tensor) -> Image.Image:
     """One uint8 (C, H, W) image as an RGB tile of _CELL pixels (nearest: pixels stay visible)."""
     array = image.permute(1, 2, 0).cpu().numpy()
@@ -129,6 +187,6 @@ def _tile(image: torch.Tensor) -> Image.Image:
 
 def _save(sheet: Image.Image, path: Path) -> None:
     if path.suffix.lower() != ".png":
-        raise ConfigError(f"--out {path}: must end in .png")
+        raise ConfigError(f"{path}: a figure is written as .png")
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda fh: sheet.save(fh, format="PNG"))

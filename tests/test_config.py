@@ -62,7 +62,7 @@ def test_bad_values_name_file_key_value_and_allowed(tmp_path: Path, body: dict, 
 
 
 def test_bad_override_and_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"--set 'model': expected section.key=value"):
+    with pytest.raises(ConfigError, match=r"override 'model': expected section.key=value"):
         load_config(None, ["model"])
     with pytest.raises(ConfigError, match=r"unknown section 'modle'"):
         load_config(None, ["modle.z_dim=3"])

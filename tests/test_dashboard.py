@@ -12,7 +12,7 @@ import optuna_dashboard
 import pytest
 
 from hpsearch.cli import main
-from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search import load_study_config, open_study
 from tests.search.helpers import write_study
 
 

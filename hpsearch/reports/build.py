@@ -14,15 +14,14 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.offline
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from hpsearch.errors import ConfigError
 from hpsearch.reports import figures
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
-from hpsearch.reports.table import METRICS, objective_of, param_axes, trials_table
-from hpsearch.search.status import fetch_artifact, is_artifact_id
-from hpsearch.search.study import LoadedStudy, mask_url, open_study
+from hpsearch.reports.table import METRICS, param_axes, trials_table
+from hpsearch.search import LoadedStudy, TrialRecord, fetch_artifact, is_artifact_id, mask_url, open_study, read_trials
 
 _logger = logging.getLogger(__name__)
 PLOTLY_JS = "plotly.min.js"
@@ -56,7 +55,7 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
         ConfigError: the study does not exist or has no finished trial yet.
     """
     study = open_study(loaded)
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)
     axes = param_axes(loaded.space, loaded.n_blocks)
     objective = loaded.cfg.objective
     table = trials_table(trials, axes, objective)
@@ -98,13 +97,13 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     return report
 
 
-def _monitored(trials: list[FrozenTrial], best: int | None, objective: str) -> list[tuple[str, FrozenTrial]]:
+def _monitored(trials: list[TrialRecord], best: int | None, objective: str) -> list[tuple[str, TrialRecord]]:
     """The best trial and the worst failed or pruned one (a diverged trial first), as in Figure 7."""
     by_number = {t.number: t for t in trials}
     runs = [(f"best #{best}", by_number[best])] if best is not None else []
-    bad = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED) and t.user_attrs.get("evals")]
+    bad = [t for t in trials if t.state in (TrialState.FAIL, TrialState.PRUNED) and t.evals]
     if bad:
-        worst = max(bad, key=lambda t: ("failure" in t.user_attrs, _nan_last(objective_of(t))))
+        worst = max(bad, key=lambda t: (t.failure is not None, _nan_last(t.objective_value)))
         runs.append((f"worst {worst.state.name.lower()} #{worst.number}", worst))
     return runs
 
@@ -113,15 +112,14 @@ def _nan_last(value: float) -> float:
     return math.inf if math.isnan(value) else value
 
 
-def _download_grids(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path, notes: list[str]) -> dict[int, str]:
+def _download_grids(loaded: LoadedStudy, trials: list[TrialRecord], out: Path, notes: list[str]) -> dict[int, str]:
     """Each trial's final sample grid, from the artifact store, into out/grids/."""
     found = {}
     for t in trials:
-        grids = t.user_attrs.get("grids", {})
-        if not grids:
+        artifact = t.latest_grid()
+        if artifact is None:
             notes.append(f"trial {t.number}: no sample grid in {loaded.artifacts_dir}")
             continue
-        artifact = grids[max(grids, key=int)]
         if not is_artifact_id(artifact):
             notes.append(f"trial {t.number}: ignored a sample-grid reference that is not an artifact id")
             continue
@@ -149,7 +147,7 @@ def _write_png(fig: go.Figure, path: Path, notes: list[str]) -> bool:
         return False
 
 
-def _page(loaded: LoadedStudy, trials: list[FrozenTrial], report: Report, params: list[str],
+def _page(loaded: LoadedStudy, trials: list[TrialRecord], report: Report, params: list[str],
           grids: dict[int, str], png: bool) -> str:
     sections = [_header(loaded, trials, params)]
     titles = {"parallel": "Configurations (Figure 8)", "importances": "Parameter importances",
@@ -173,13 +171,13 @@ def _page(loaded: LoadedStudy, trials: list[FrozenTrial], report: Report, params
             + "\n".join(sections) + "\n</body></html>\n")
 
 
-def _header(loaded: LoadedStudy, trials: list[FrozenTrial], params: list[str]) -> str:
+def _header(loaded: LoadedStudy, trials: list[TrialRecord], params: list[str]) -> str:
     """What was searched, on what data, with which features, how many trials, and the compute."""
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    base, cfg = loaded.base, loaded.cfg
-    wall = sum(t.user_attrs.get("wall_s", 0.0) for t in trials)
-    steps = sum(max(t.intermediate_values, default=0) for t in trials)
-    devices = sorted({str(t.user_attrs["device"]) for t in trials if "device" in t.user_attrs})
+    base, cfg = loaded.base_config, loaded.cfg
+    wall = sum(t.wall_s or 0.0 for t in trials)
+    steps = sum(t.last_step for t in trials)
+    devices = sorted({t.device for t in trials if t.device})
     features = base.metrics.features + (" (domain classifier trained on the real data; FID not comparable "
                                          "with Inception FID)" if base.metrics.features == "domain" else "")
     rows = {

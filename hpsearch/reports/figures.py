@@ -7,14 +7,15 @@ import warnings
 
 import optuna
 import plotly.graph_objects as go
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
-from hpsearch.reports.table import finite, spans_decade
+from hpsearch.reports.table import spans_decade
+from hpsearch.search import TrialRecord, finite
 
 _logger = logging.getLogger(__name__)
 
-# (user-attribute keys, subplot title) of the monitoring plots (Figure 7 of the conditioning study).
+# (evaluation keys, subplot title) of the monitoring plots (Figure 7 of the conditioning study).
 MONITORED: list[tuple[tuple[str, ...], str]] = [
     (("fid",), "FID"),
     (("class_fid",), "class-averaged FID"),
@@ -54,15 +55,15 @@ def history(study: optuna.Study, objective: str) -> go.Figure:
     return fig
 
 
-def learning_curves(trials: list[FrozenTrial], objective: str, best: int | None) -> go.Figure:
+def learning_curves(trials: list[TrialRecord], objective: str, best: int | None) -> go.Figure:
     """Reported objective over training steps: complete trials solid, pruned ones dashed and cut short."""
     fig = go.Figure()
     values: list[float] = []
     for t in sorted(trials, key=lambda t: t.number == best):  # the best trial on top
-        if not t.intermediate_values or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        if not t.intermediate or not t.finished:
             continue
-        steps = sorted(t.intermediate_values)
-        ys = [t.intermediate_values[s] for s in steps]
+        steps = sorted(t.intermediate)
+        ys = [t.intermediate[s] for s in steps]
         values += ys
         pruned = t.state == TrialState.PRUNED
         color = _PALETTE[1] if t.number == best else ("#aaaaaa" if pruned else _PALETTE[0])
@@ -77,12 +78,12 @@ def learning_curves(trials: list[FrozenTrial], objective: str, best: int | None)
     return fig
 
 
-def monitoring(runs: list[tuple[str, FrozenTrial]]) -> go.Figure:
+def monitoring(runs: list[tuple[str, TrialRecord]]) -> go.Figure:
     """FID, class FID, accuracy, MS-SSIM and G/D gradient norms over steps, one colour per trial."""
     fig = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in MONITORED],
                         horizontal_spacing=0.07, vertical_spacing=0.14)
     for i, (label, trial) in enumerate(runs):
-        evals = trial.user_attrs.get("evals", [])
+        evals = trial.evals
         color = _PALETTE[i % len(_PALETTE)]
         for j, (keys, _) in enumerate(MONITORED):
             for k, key in enumerate(keys):

@@ -7,20 +7,12 @@ import tempfile
 from pathlib import Path
 
 import torch
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 from hpsearch.errors import HPSearchError
-from hpsearch.reports.table import objective_of
 from hpsearch.sampling import load_generator
-from hpsearch.search.status import fetch_checkpoint
-from hpsearch.search.study import LoadedStudy
-from hpsearch.visualize import (
-    DEFAULT_QUERIES,
-    attention_maps,
-    save_attention_figure,
-    save_style_mixing_figure,
-    style_mixing,
-)
+from hpsearch.search import LoadedStudy, TrialRecord, fetch_checkpoint
+from hpsearch.visualize import FigureOptions, draw_figure, figures_for
 
 _logger = logging.getLogger(__name__)
 CAPTIONS = {
@@ -29,25 +21,19 @@ CAPTIONS = {
 }
 
 
-def family_of(trial: FrozenTrial) -> str:
-    return str(trial.user_attrs.get("config", {}).get("model", {}).get("generator", "dcgan"))
-
-
-def generator_figures(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path,
+def generator_figures(loaded: LoadedStudy, trials: list[TrialRecord], out: Path,
                       notes: list[str]) -> list[tuple[str, str]]:
     """Draw the figures for the best completed trial of each family that has something to show.
 
     Returns:
         (caption, path relative to `out`) per figure; what could not be drawn goes to `notes`.
     """
-    best: dict[str, FrozenTrial] = {}
-    for t in sorted((t for t in trials if t.state == TrialState.COMPLETE), key=objective_of):
-        best.setdefault(family_of(t), t)
+    best: dict[str, TrialRecord] = {}
+    for t in sorted((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.objective_value):
+        best.setdefault(t.family, t)
     figures = []
     for family, trial in sorted(best.items()):
-        model = trial.user_attrs["config"]["model"]
-        has_attention = family != "stylegan2" and model.get("g_attention", "none") != "none"
-        kinds = ["style-mixing"] if family == "stylegan2" else ["attention"] if has_attention else []
+        kinds = figures_for((trial.config or {}).get("model", {}))
         if not kinds:
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -57,20 +43,12 @@ def generator_figures(loaded: LoadedStudy, trials: list[FrozenTrial], out: Path,
                 continue
             try:
                 gen = load_generator(checkpoint, torch.device("cpu"))
+                options = FigureOptions(classes=list(range(min(len(gen.class_names), 3))))
                 for kind in kinds:
                     path = out / "internals" / f"{kind}_{family}_trial_{trial.number:05d}.png"
-                    _draw(kind, gen.generator, gen.config.model.z_dim, len(gen.class_names), path)
+                    draw_figure(kind, gen.generator, gen.config.model.z_dim, options, path)
                     figures.append((f"{family}, best trial #{trial.number}: {CAPTIONS[kind]}",
                                     str(path.relative_to(out))))
             except HPSearchError as exc:
                 notes.append(f"{family} trial {trial.number}: {exc}")
     return figures
-
-
-def _draw(kind: str, gen: torch.nn.Module, z_dim: int, num_classes: int, path: Path) -> None:
-    if kind == "attention":
-        labels = torch.arange(min(num_classes, 3))
-        images, maps = attention_maps(gen, labels, z_dim, DEFAULT_QUERIES)
-        save_attention_figure(images, maps, DEFAULT_QUERIES, path)
-    else:
-        save_style_mixing_figure(style_mixing(gen, 0, 4, 4, None), 4, 4, path)

@@ -7,11 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.search.space import SearchSpace
+from hpsearch.search import SearchSpace, TrialRecord, finite
 
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 METRICS = ("fid", "class_fid", "cond_acc", "msssim")
 
 
@@ -42,20 +40,7 @@ def param_axes(space: SearchSpace, n_blocks: int) -> list[ParamAxis]:
             for name, node, conditional in space.parameters(n_blocks)]
 
 
-def objective_of(trial: FrozenTrial) -> float:
-    """A complete trial's value; a pruned one's best reported value (NaN when it reported none)."""
-    if trial.state == TrialState.COMPLETE and trial.value is not None:
-        return trial.value
-    return min(trial.intermediate_values.values(), default=math.nan)
-
-
-def best_eval(trial: FrozenTrial, objective: str) -> dict[str, Any]:
-    """The evaluation at which the trial reached its objective (the value is the best one)."""
-    evals = [e for e in trial.user_attrs.get("evals", []) if finite(e.get(objective))]
-    return min(evals, key=lambda e: e[objective], default={})
-
-
-def trials_table(trials: list[FrozenTrial], axes: list[ParamAxis], objective: str) -> pd.DataFrame:
+def trials_table(trials: list[TrialRecord], axes: list[ParamAxis], objective: str) -> pd.DataFrame:
     """One row per finished (complete or pruned) trial, indexed by trial number.
 
     Columns: `state`, `objective`, one per parameter (None where the trial lacks it), the
@@ -63,21 +48,15 @@ def trials_table(trials: list[FrozenTrial], axes: list[ParamAxis], objective: st
     """
     rows = []
     for t in trials:
-        if t.state not in FINISHED:
+        if not t.finished:
             continue
-        metrics = best_eval(t, objective)
-        rows.append({"trial": t.number, "state": t.state.name.lower(), "objective": objective_of(t),
+        metrics = t.best_eval(objective)
+        rows.append({"trial": t.number, "state": t.state.name.lower(), "objective": t.objective_value,
                      **{a.name: t.params.get(a.name) for a in axes},
                      **{m: metrics.get(m, math.nan) for m in METRICS},
-                     "last_step": max(t.intermediate_values, default=0),
-                     "wall_s": t.user_attrs.get("wall_s", math.nan)})
+                     "last_step": t.last_step, "wall_s": math.nan if t.wall_s is None else t.wall_s})
     columns = ["trial", "state", "objective", *(a.name for a in axes), *METRICS, "last_step", "wall_s"]
     return pd.DataFrame(rows, columns=columns).set_index("trial")
-
-
-def finite(value: Any) -> bool:
-    """A real number that is not NaN or infinite (user attributes may hold None or NaN)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def spans_decade(values: Any) -> bool:

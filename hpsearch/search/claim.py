@@ -3,7 +3,8 @@
 Without it, K workers that all see N-1 finished trials would all start one. PostgreSQL
 gives an advisory lock that spans machines; SQLite lives on one machine, where a file
 lock next to the database does the same. Workers behind a storage proxy have no database
-connection: the proxy takes this lock for them (`hpsearch.search.proxy`).
+connection: the proxy takes this lock for them (`hpsearch.search.proxy_server`), and
+`hpsearch.search.backend` picks the lock that fits a storage URL.
 """
 
 from __future__ import annotations
@@ -11,25 +12,13 @@ from __future__ import annotations
 import fcntl
 import hashlib
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.pool import NullPool
 
-from hpsearch.search.storage import GRPC_SCHEME, engine_kwargs, is_disconnect, retry_on_disconnect
-
-if TYPE_CHECKING:
-    from hpsearch.search.proxy import ProxyClaimLock
-
-
-def claim_lock(url: str, study: str) -> ClaimLock | ProxyClaimLock:
-    """The study's claim lock for this storage URL: held in the database, or granted by a storage proxy."""
-    if url.startswith(GRPC_SCHEME):
-        from hpsearch.search.proxy import ProxyClaimLock  # grpcio is an optional dependency
-
-        return ProxyClaimLock(url, study)
-    return ClaimLock(url, study)
+from hpsearch.search.storage import engine_kwargs, is_disconnect, retry_on_disconnect
 
 
 class ClaimLock:

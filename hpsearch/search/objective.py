@@ -1,4 +1,4 @@
-"""The Optuna objective: trial → config → training with evaluations → reported and pruned value."""
+"""The Optuna objective: trial → config → the trial runner with evaluations → reported and pruned value."""
 
 from __future__ import annotations
 
@@ -19,14 +19,12 @@ from torch import nn
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.metrics import Evaluator
-from hpsearch.sampling import save_class_grid
+from hpsearch.runner import run_training
+from hpsearch.search.config import LoadedStudy
+from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
-from hpsearch.search.study import LoadedStudy
-from hpsearch.training import train
 
 _logger = logging.getLogger(__name__)
-GRID_PER_CLASS = 8
 
 
 def trial_run_dir(runs_dir: Path, trial: optuna.Trial | optuna.trial.FrozenTrial) -> tuple[Path, bool]:
@@ -48,8 +46,8 @@ class Objective:
     """Trains one configuration per trial and returns its best objective value.
 
     The value is the minimum over the trial's evaluations (GANs often get worse late);
-    each evaluation is reported for pruning, and stored with its metrics, a per-class
-    sample grid (as an artifact) and the progress. A diverged trial is pruned with the
+    each evaluation is reported for pruning, and stored in the trial record with its
+    metrics, a per-class sample grid (as an artifact) and the progress. A diverged trial is pruned with the
     reason recorded, so the worker goes on. A stop request (`stop`) ends training with a
     checkpoint and raises TrainingInterrupted, which fails the trial; the worker then
     queues its retry, which resumes from that checkpoint.
@@ -72,68 +70,50 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         self.on_start()
         self.current = trial.number
-        loaded = self.loaded
+        loaded, record = self.loaded, TrialWriter(trial)
         try:
             cfg = loaded.space.suggest(trial, loaded.cfg.base, loaded.n_blocks)
         except ConfigError as exc:  # a combination the space check could not rule out; the worker goes on
-            trial.set_user_attr("failure", str(exc))
+            record.failure(str(exc))
             raise
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
         if not retry and run_dir.exists():
             shutil.rmtree(run_dir)  # left by an older study of the same name
-        for key, value in {"config": cfg.to_dict(), "run_dir": str(run_dir), "device": str(self.device),
-                           "seed": cfg.train.seed, "steps": cfg.train.steps, "objective": loaded.cfg.objective}.items():
-            trial.set_user_attr(key, value)
-        reporter = _Reporter(trial, Evaluator(cfg, self.dataset, self.device, self.cache_dir), loaded.cfg.objective,
-                             self.store, run_dir, cfg.model.z_dim, cfg.train.seed)
+        record.start(cfg, str(run_dir), str(self.device), loaded.cfg.objective)
+        reporter = _Reporter(trial, record, loaded.cfg.objective)
+
+        def upload_grid(step: int, path: Path) -> None:
+            record.grid(step, upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial,
+                                              mimetype="image/png"))
+
         start, storage_start = time.perf_counter(), storage_seconds()
         try:
-            train(cfg, self.dataset, run_dir, self.device, resume=retry, on_eval=[reporter], progress=False,
-                  stop=self.stop)
+            run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
+                         on_eval=[reporter], on_grid=upload_grid, stop=self.stop, progress=False)
         except TrainingDiverged as exc:
-            trial.set_user_attr("failure", str(exc))
+            record.failure(str(exc))
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
         finally:
-            trial.set_user_attr("wall_s", time.perf_counter() - start)
-            trial.set_user_attr("storage_s", storage_seconds() - storage_start)  # the database's share
-        checkpoint = run_dir / CHECKPOINT_NAME
-        trial.set_user_attr("checkpoint_artifact", upload_artifact(
-            artifact_store=self.store, file_path=str(checkpoint), study_or_trial=trial))
+            record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
+        record.checkpoint(upload_artifact(artifact_store=self.store, file_path=str(run_dir / CHECKPOINT_NAME),
+                                          study_or_trial=trial))
         return reporter.best
 
 
 class _Reporter:
-    """The evaluation callback of one trial: metrics → user attributes, report, grid, prune."""
+    """The evaluation callback of one trial: metrics → trial record, report, prune."""
 
-    def __init__(self, trial: optuna.Trial, evaluator: Evaluator, objective: str, store: FileSystemArtifactStore,
-                 run_dir: Path, z_dim: int, seed: int) -> None:
-        self.trial, self.evaluator, self.objective, self.store = trial, evaluator, objective, store
-        self.run_dir, self.z_dim, self.seed = run_dir, z_dim, seed
+    def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str) -> None:
+        self.trial, self.record, self.objective = trial, record, objective
         self.best = math.inf
-        self.evals: list[dict[str, Any]] = []
-        self.grids: dict[str, str] = {}
 
-    def __call__(self, step: int, generator: nn.Module, record: Mapping[str, Any]) -> dict[str, float]:
-        metrics = self.evaluator(step, generator)
-        value = metrics[self.objective]
-        self.evals.append({**record, **metrics, "step": step})
-        self.trial.set_user_attr("evals", self.evals)
-        self.trial.set_user_attr("progress_step", step)
-        self._upload_grid(step, generator)
+    def __call__(self, step: int, _generator: nn.Module, values: Mapping[str, Any]) -> None:
+        value = values[self.objective]  # the evaluator ran first (see run_training)
+        self.record.evaluation(step, values)
         if not math.isfinite(value):
-            self.trial.set_user_attr("failure", f"{self.objective} is {value} at step {step}")
+            self.record.failure(f"{self.objective} is {value} at step {step}")
             raise optuna.TrialPruned(f"{self.objective} is {value} at step {step}")
         self.best = min(self.best, value)
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} ({self.objective} {value:.4g})")
-        return metrics
-
-    def _upload_grid(self, step: int, generator: nn.Module) -> None:
-        path = self.run_dir / "samples" / f"step_{step:07d}.png"
-        save_class_grid(generator, self.evaluator.dataset.num_classes, GRID_PER_CLASS, self.z_dim, self.seed,
-                        self.evaluator.device, path)
-        artifact = upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=self.trial,
-                                   mimetype="image/png")
-        self.grids[str(step)] = artifact
-        self.trial.set_user_attr("grids", self.grids)

@@ -1,11 +1,15 @@
-"""A pruner for learning curves that keep falling through training, as GAN FID curves do."""
+"""The study's pruner, by name; and a pruner for learning curves that keep falling, as GAN FID curves do."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import ConfigError
+from hpsearch.search.config import PrunerConfig
 
 
 def extrapolate(steps_values: list[tuple[int, float]], last_step: int) -> float:
@@ -62,3 +66,30 @@ class ExtrapolatingPruner(optuna.pruners.BasePruner):
         if len(completed) < self.n_startup_trials:
             return False
         return extrapolate(sorted(trial.intermediate_values.items()), self.last_step) > min(completed)
+
+
+# name → pruner, given the config, the last training step and the first step a trial may be pruned at.
+PRUNERS: dict[str, Callable[[PrunerConfig, int, int, int], optuna.pruners.BasePruner]] = {
+    "hyperband": lambda cfg, steps, first, _every: optuna.pruners.HyperbandPruner(
+        min_resource=first, max_resource=steps, reduction_factor=cfg.reduction_factor),
+    # The earliest step Optuna's median pruner may prune at is n_warmup_steps.
+    "median": lambda cfg, _steps, first, every: optuna.pruners.MedianPruner(
+        n_startup_trials=cfg.n_startup_trials, n_warmup_steps=max((cfg.n_warmup_evals + 1) * every, first)),
+    "extrapolate": lambda cfg, steps, first, _every: ExtrapolatingPruner(steps, first, cfg.n_startup_trials),
+    "none": lambda *_: optuna.pruners.NopPruner(),
+}
+
+
+def make_pruner(cfg: PrunerConfig, train_steps: int, eval_every: int) -> optuna.pruners.BasePruner:
+    """The configured pruner; its resource is the training step at which a trial reports (one per evaluation).
+
+    The smallest rung (Hyperband) or warm-up is the first evaluation at or after `min_steps`,
+    so a rung always falls on a step at which trials report.
+
+    Raises:
+        ConfigError: an unknown `pruner.name`, naming the choices.
+    """
+    if cfg.name not in PRUNERS:
+        raise ConfigError(f"pruner.name: unknown pruner {cfg.name!r}; choose from {sorted(PRUNERS)}")
+    first = min(eval_every * max(1, math.ceil(cfg.min_steps / eval_every)), train_steps)
+    return PRUNERS[cfg.name](cfg, train_steps, first, eval_every)

@@ -16,7 +16,10 @@ from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.io import atomic_write
-from hpsearch.search.study import LoadedStudy, mask_url, open_study
+from hpsearch.search.config import LoadedStudy
+from hpsearch.search.record import TrialRecord, read_trial, read_trials
+from hpsearch.search.storage import mask_url
+from hpsearch.search.study import open_study
 
 _logger = logging.getLogger(__name__)
 _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
@@ -25,11 +28,11 @@ _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
 def study_summary(loaded: LoadedStudy) -> str:
     """Trials by state, the best trial and its configuration, and the running trials' progress."""
     study = open_study(loaded)
-    trials = study.get_trials(deepcopy=False)
+    trials = read_trials(study)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     lines = [f"study {loaded.cfg.study} in {mask_url(loaded.storage_url)}: {len(trials)} trials: "
              + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
-             f"objective: {loaded.cfg.objective} (minimized, {loaded.base.metrics.features} features)"]
+             f"objective: {loaded.cfg.objective} (minimized, {loaded.base_config.metrics.features} features)"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
@@ -37,16 +40,12 @@ def study_summary(loaded: LoadedStudy) -> str:
         lines.append("best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
     for t in trials:
         if t.state == TrialState.RUNNING:
-            step, total = t.user_attrs.get("progress_step", 0), t.user_attrs.get("steps", "?")
-            lines.append(f"running: trial {t.number} at step {step}/{total}")
+            lines.append(f"running: trial {t.number} at step {t.progress_step}/{t.steps or '?'}")
     return "\n".join(lines)
 
 
 def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-EXPORTABLE = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
 def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
@@ -57,19 +56,22 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
     value describes. The checkpoint is read back before anything is written, and `out` is
     created only when there is one to put in it.
 
+    Args:
+        which: a trial number, or "best".
+
     Raises:
         ConfigError: no such trial, not finished, or no readable checkpoint anywhere.
     """
-    trial = _find(open_study(loaded), which)
-    if trial.state not in EXPORTABLE:
-        raise ConfigError(f"--trial {which}: trial {trial.number} is {trial.state.name.lower()}; only complete or "
-                          "pruned trials can be exported")
-    config = from_dict(trial.user_attrs.get("config"), f"trial {trial.number} config")
+    trial = read_trial(_find(open_study(loaded), which))
+    if not trial.finished:
+        raise ConfigError(f"trial {trial.number} is {trial.state.name.lower()}; only complete or pruned trials "
+                          "can be exported")
+    config = from_dict(trial.config, f"trial {trial.number} config")
     with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
         staged = Path(tmp) / CHECKPOINT_NAME
         if not fetch_checkpoint(loaded, trial, staged):
-            raise ConfigError(f"--trial {which}: trial {trial.number} ({trial.state.name.lower()}) has no readable "
-                              "checkpoint in its run folder or the artifact store")
+            raise ConfigError(f"trial {trial.number} ({trial.state.name.lower()}) has no readable checkpoint in its "
+                              "run folder or the artifact store")
         out.mkdir(parents=True, exist_ok=True)
         dump_config(config, out / "config.yaml")
         os.replace(staged, out / CHECKPOINT_NAME)
@@ -82,13 +84,12 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def fetch_checkpoint(loaded: LoadedStudy, trial: FrozenTrial, dest: Path) -> bool:
+def fetch_checkpoint(loaded: LoadedStudy, trial: TrialRecord, dest: Path) -> bool:
     """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
     readable one, else from the artifact store. False when neither has a readable one (e.g. a
     trial that failed early, or a damaged file); nothing is written then."""
-    run_dir = trial.user_attrs.get("run_dir")
-    artifact = _artifact_path(loaded.artifacts_dir, trial.user_attrs.get("checkpoint_artifact"))
-    sources = [Path(run_dir) / CHECKPOINT_NAME if isinstance(run_dir, str) and run_dir else None, artifact]
+    artifact = _artifact_path(loaded.artifacts_dir, trial.checkpoint_artifact)
+    sources = [Path(trial.run_dir) / CHECKPOINT_NAME if trial.run_dir else None, artifact]
     for source in sources:
         if source is not None and source.is_file() and _readable(source):
             _copy(source, dest)
@@ -132,11 +133,11 @@ def is_artifact_id(value: object) -> bool:
 def _find(study: optuna.Study, which: str) -> FrozenTrial:
     if which == "best":
         if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-            raise ConfigError("--trial best: the study has no completed trial yet")
+            raise ConfigError("the study has no completed trial yet")
         return study.best_trial
     if not (which.isascii() and which.isdigit()):
-        raise ConfigError(f"--trial: must be a trial number or 'best'; got {which!r}")
+        raise ConfigError(f"must be a trial number or 'best'; got {which!r}")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if int(which) not in trials:
-        raise ConfigError(f"--trial {which}: no such trial (numbers 0..{max(trials, default=-1)})")
+        raise ConfigError(f"no such trial (numbers 0..{max(trials, default=-1)})")
     return trials[int(which)]

@@ -23,20 +23,21 @@ import optuna
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
+from hpsearch.search.optuna_private import RDB_PRIVATE_METHODS
+
 _logger = logging.getLogger(__name__)
 GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8)  # about a minute: long enough for a server restart
 # The calls hpsearch, its workers, heartbeats and optuna-dashboard make, including the private
 # ones Optuna's own caching wrapper (`_CachedStorage`) calls on the RDB storage.
-RETRIED = ("_get_trials", "_create_new_trial", "_get_best_trial_id", "_set_trial_param",
-           "create_new_study", "get_all_studies", "get_study_id_from_name", "get_study_name_from_id",
-           "get_study_directions", "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr",
+RETRIED = (*RDB_PRIVATE_METHODS, "create_new_study", "get_all_studies", "get_study_id_from_name",
+           "get_study_name_from_id", "get_study_directions", "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr",
            "set_study_system_attr", "create_new_trial", "get_trial", "get_all_trials", "get_n_trials",
            "get_best_trial", "get_trial_id_from_study_id_trial_number", "get_trial_number_from_id",
            "get_trial_params", "get_trial_param", "get_trial_user_attrs", "get_trial_system_attrs",
            "set_trial_param", "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr",
-           "set_trial_system_attr", "check_trial_is_updatable", "record_heartbeat", "_get_stale_trial_ids")
+           "set_trial_system_attr", "check_trial_is_updatable", "record_heartbeat")
 
 
 # Connection errors that no retry will fix: the user must change the URL or the server's setup.

@@ -23,9 +23,11 @@ from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
 from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import check_metrics
-from hpsearch.search.claim import claim_lock
+from hpsearch.search.backend import claim_lock
+from hpsearch.search.config import LoadedStudy
 from hpsearch.search.objective import Objective
-from hpsearch.search.study import LoadedStudy, open_study
+from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
+from hpsearch.search.study import open_study
 from hpsearch.training import resolve_device
 
 _logger = logging.getLogger(__name__)
@@ -100,9 +102,9 @@ def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str) -> tup
     device = resolve_device(device_name)
     check_outputs(loaded)
     check_writable(data_dir, "data directory", is_dir=True)
-    dataset = load_dataset(loaded.base.data, data_dir)
-    if loaded.base.metrics.enabled:
-        check_metrics(loaded.base, dataset)
+    dataset = load_dataset(loaded.base_config.data, data_dir)
+    if loaded.base_config.metrics.enabled:
+        check_metrics(loaded.base_config, dataset)
     return device, dataset
 
 
@@ -150,7 +152,7 @@ def quiet_optuna() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     # Heartbeats, stale-trial failing and their retry are marked experimental; we rely on them.
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    logger = logging.getLogger("optuna.study._optimize")
+    logger = logging.getLogger(OPTIMIZE_LOGGER)
     if not any(isinstance(f, _QuietHPSearchErrors) for f in logger.filters):
         logger.addFilter(_QuietHPSearchErrors())
 
@@ -231,7 +233,7 @@ def parse_gpus(text: str | None) -> list[str]:
     if not items or not all(g.isdigit() and len(g) <= 4 for g in items):
         raise ConfigError(f"GPU ids: comma-separated GPU numbers, e.g. 0,1; got {text!r}")
     if len(set(map(int, items))) != len(items):
-        raise ConfigError(f"GPU ids: each GPU once (use --per-gpu for several workers on one); got {text!r}")
+        raise ConfigError(f"GPU ids: each GPU once (ask for several workers per GPU instead); got {text!r}")
     if not torch.cuda.is_available():
         raise ConfigError(f"GPU ids {text}: no CUDA device is available on this machine")
     count = torch.cuda.device_count()

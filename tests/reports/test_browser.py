@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from hpsearch.reports import build_report
-from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search import load_study_config, open_study
 
 SHOTS = Path(__file__).resolve().parents[1] / "_outputs" / "browser"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")

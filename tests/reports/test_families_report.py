@@ -12,7 +12,7 @@ from PIL import Image
 
 from hpsearch.cli import main
 from hpsearch.reports import build_report
-from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search import load_study_config, open_study
 from tests.search.helpers import write_study
 
 FAMILIES_SPACE = {
@@ -87,7 +87,7 @@ def test_visualize_commands_on_exported_checkpoints(families_study: Path, tmp_pa
     cases = [
         (["visualize", "attention", str(tmp_path / "t0" / "checkpoint.pt")], "has no self-attention"),
         (["visualize", "style-mixing", str(tmp_path / "t1" / "checkpoint.pt")], "needs a stylegan2 generator"),
-        (["visualize", "style-mixing", str(tmp_path / "t2" / "checkpoint.pt"), "--cutoff", "99"], "--cutoff: must"),
+        (["visualize", "style-mixing", str(tmp_path / "t2" / "checkpoint.pt"), "--cutoff", "99"], "cutoff: must"),
         (["visualize", "attention", str(tmp_path / "t1" / "checkpoint.pt"), "--classes", "0,42"], "--classes: 1-16"),
         (["sample", str(tmp_path / "t0" / "checkpoint.pt"), "--truncation", "0.5"], "only stylegan2"),
     ]

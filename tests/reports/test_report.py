@@ -15,7 +15,7 @@ from PIL import Image
 from hpsearch.cli import main
 from hpsearch.reports import Report, build_report
 from hpsearch.reports.parallel import BEST_COLOR, NA
-from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search import load_study_config, open_study
 from tests.search.helpers import write_study
 
 
@@ -164,7 +164,7 @@ def test_stored_artifact_references_cannot_leave_the_store(tiny_study: Path, tmp
     import sqlalchemy
     import yaml
 
-    from hpsearch.search.status import fetch_checkpoint
+    from hpsearch.search import fetch_checkpoint, read_trial
 
     # A copy of the study whose database says the best trial's grid and checkpoint are a file elsewhere.
     raw = yaml.safe_load(tiny_study.read_text())
@@ -192,5 +192,5 @@ def test_stored_artifact_references_cannot_leave_the_store(tiny_study: Path, tmp
     tampered = open_study(loaded).best_trial
     assert tampered.user_attrs["checkpoint_artifact"] == hostile
     tampered.user_attrs["run_dir"] = str(tmp_path / "none")  # only the artifact reference is left
-    assert not fetch_checkpoint(loaded, tampered, tmp_path / "out.pt")
+    assert not fetch_checkpoint(loaded, read_trial(tampered), tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()

@@ -13,9 +13,10 @@ import optuna
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.claim import ClaimLock, claim_lock
-from hpsearch.search.proxy import Coordinator, ProxyClaimLock, ProxyStorage, parse_grpc_url
-from hpsearch.search.study import connect_storage
+from hpsearch.search.backend import claim_lock, open_backend
+from hpsearch.search.claim import ClaimLock
+from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage, parse_grpc_url
+from hpsearch.search.proxy_server import Coordinator
 from hpsearch.serving import check_bind
 from tests.search.helpers import ROOT, free_port, storage_proxy, write_study
 
@@ -46,7 +47,7 @@ def test_try_acquire_fails_while_the_lock_is_held_and_succeeds_after_release(loc
 
 def test_proxy_grants_one_claim_at_a_time_and_takes_back_an_expired_one(lock_url: str, study_name: str,
                                                                         caplog: pytest.LogCaptureFixture) -> None:
-    rdb = connect_storage(lock_url, heartbeat_s=2, max_retry=1)
+    rdb = open_backend(lock_url, heartbeat_s=2, max_retry=1).storage
     assert isinstance(rdb, optuna.storages.RDBStorage)
     coordinator = Coordinator(rdb, lock_url, heartbeat_s=2, max_retry=1, lease_s=0.5)
     token = coordinator.try_claim(study_name)["token"]
@@ -75,11 +76,11 @@ def test_workers_behind_a_proxy_get_its_heartbeat_and_claim_lock(tmp_path: Path,
     path = write_study(tmp_path, name=study_name, heartbeat_s=3, max_retry=4)
     with storage_proxy(path, tmp_path / "proxy.log") as url:
         with caplog.at_level(logging.WARNING):
-            storage = connect_storage(url, heartbeat_s=30, max_retry=2)
+            storage = open_backend(url, heartbeat_s=30, max_retry=2).storage
         assert isinstance(storage, ProxyStorage)
         assert storage.get_heartbeat_interval() == 3 and storage.max_retry == 4  # the proxy's settings win
         assert "the storage proxy's 3 s applies" in caplog.text
-        reader = connect_storage(url)  # reports and status: no heartbeats, no retries
+        reader = open_backend(url).storage  # reports and status: no heartbeats, no retries
         assert reader.get_heartbeat_interval() is None  # type: ignore[attr-defined]
         study = optuna.create_study(study_name=study_name, storage=storage)
         trial = study.ask()
@@ -103,8 +104,8 @@ def test_malformed_proxy_urls_are_refused(url: str) -> None:
 def test_worker_with_no_proxy_at_the_url_exits_2_with_one_line(tmp_path: Path) -> None:
     path = write_study(tmp_path)
     run = _cli("worker", str(path), "--storage", f"grpc://127.0.0.1:{free_port()}")
-    assert run.returncode == 2
-    assert run.stderr.strip().count("\n") == 0 and "no storage proxy answers" in run.stderr
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().count("\n") == 0 and "no storage proxy answers" in run.stderr, run.stderr
     assert not (tmp_path / "study.db").exists()
 
 

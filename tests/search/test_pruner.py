@@ -10,8 +10,8 @@ import optuna
 import pytest
 
 from hpsearch.cli import main
+from hpsearch.search import PrunerConfig, make_pruner
 from hpsearch.search.pruners import ExtrapolatingPruner, extrapolate
-from hpsearch.search.study import PrunerConfig, make_pruner
 from tests.search.helpers import write_study
 
 STEPS, EVAL_EVERY = 1500, 250

@@ -11,7 +11,7 @@ from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
 from hpsearch.cli import main
-from hpsearch.search.study import load_study_config, open_study
+from hpsearch.search import load_study_config, open_study
 from tests.search.helpers import write_study
 
 EVAL_KEYS = {"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_mean", "grad_norm_g_max", "grad_norm_d_mean",

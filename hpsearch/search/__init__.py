@@ -1,0 +1,38 @@
+"""Everything Optuna: study files, spaces, storage backends, the objective, workers, status and export.
+
+The public API is what this module exports; `cli`, `reports` and `dashboard` import only
+from here. Behind it, one concern per module (import graph, no cycles):
+
+    config   ← space                      study files and search spaces
+    storage                               RDB storage that retries lost connections; URL masking
+    claim    ← storage                    the study's claim lock (file or advisory lock)
+    proxy_client ← storage                gRPC client: heartbeats, claims, idempotent trial creation
+    backend  ← claim, proxy_client        storage URL → storage + claim lock + heartbeats (by scheme)
+    samplers, pruners ← config            registries by name
+    study    ← backend, samplers, pruners opening or creating a study, with the changed-study guard
+    record                                TrialRecord: the typed, versioned record of a trial
+    objective ← record, runner            trial → config → training → reported value
+    worker   ← objective, study, backend  processes, GPUs, heartbeats, claims, hand-back
+    status   ← record, study              `hpsearch status` and `export`
+    proxy_server ← backend, study, claim  `hpsearch storage-proxy`
+"""
+
+from hpsearch.search.backend import Backend, open_backend, scheme_of
+from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
+from hpsearch.search.proxy_server import serve_storage_proxy
+from hpsearch.search.pruners import ExtrapolatingPruner, make_pruner
+from hpsearch.search.record import TrialRecord, finite, read_trial, read_trials
+from hpsearch.search.samplers import make_sampler
+from hpsearch.search.space import SearchSpace, load_space
+from hpsearch.search.status import export_trial, fetch_artifact, fetch_checkpoint, is_artifact_id, study_summary
+from hpsearch.search.storage import mask_url
+from hpsearch.search.study import make_storage, open_study
+from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
+
+__all__ = [
+    "Backend", "ExtrapolatingPruner", "LoadedStudy", "PrunerConfig", "SamplerConfig", "SearchSpace", "StopConfig",
+    "StudyConfig", "TrialRecord", "export_trial", "fetch_artifact", "fetch_checkpoint", "finite", "is_artifact_id",
+    "launch_workers", "load_space", "load_study_config", "make_pruner", "make_sampler", "make_storage", "mask_url",
+    "open_backend", "open_study", "parse_gpus", "prepare_worker", "read_trial", "read_trials", "run_worker",
+    "scheme_of", "serve_storage_proxy", "set_threads_from_env", "study_summary",
+]

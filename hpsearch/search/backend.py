@@ -1,0 +1,183 @@
+"""Storage URL → what a worker needs from its storage: the Optuna storage, the claim lock, heartbeat support.
+
+The one place that decides by the URL's scheme:
+
+- `sqlite:///FILE`: one machine; the claim lock is a file lock beside the database;
+- `postgresql[+psycopg2]://…`: many machines; the claim lock is an advisory lock in the database;
+- `grpc://HOST:PORT`: an `hpsearch storage-proxy` in front of either; it grants the claim
+  lock and records heartbeats for the workers behind it.
+
+Every scheme gets heartbeats and the retry of stale trials. The URL is checked, and a
+database server must answer a first connection within `connect_timeout_s()` seconds,
+before any storage object (or SQLite file) is made.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import optuna
+import sqlalchemy
+import sqlalchemy.exc
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from hpsearch.errors import ConfigError
+from hpsearch.io import check_writable
+from hpsearch.search.claim import ClaimLock
+from hpsearch.search.proxy_client import ProxyClaimLock, open_proxy_storage
+from hpsearch.search.storage import (
+    GRPC_SCHEME,
+    ReconnectingRDBStorage,
+    call_with_deadline,
+    connect_timeout_s,
+    engine_kwargs,
+    mask_url,
+    redact,
+    retry_on_disconnect,
+)
+
+Scheme = Literal["sqlite", "postgresql", "grpc"]
+SUPPORTED_DRIVERS: dict[str, Scheme] = {"sqlite": "sqlite", "postgresql": "postgresql",
+                                        "postgresql+psycopg2": "postgresql"}
+ALLOWED = "sqlite:///PATH, postgresql+psycopg2://USER@HOST:PORT/DB or grpc://HOST:PORT (a storage proxy)"
+STARTUP_RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+
+
+class Lock(Protocol):
+    """The study's claim lock: `acquire` blocks until held, `release` is idempotent."""
+
+    def acquire(self) -> Lock: ...
+
+    def release(self) -> None: ...
+
+
+@dataclass
+class Backend:
+    """An opened storage and what goes with its scheme.
+
+    Attributes:
+        url: the storage URL (never logged unmasked).
+        scheme: sqlite, postgresql or grpc.
+        storage: the Optuna storage.
+        heartbeats: whether trials record heartbeats (a worker's storage; readers have none).
+    """
+
+    url: str
+    scheme: Scheme
+    storage: optuna.storages.BaseStorage
+    heartbeats: bool
+
+    def claim_lock(self, study: str) -> Lock:
+        """A new claim lock for the study (see `hpsearch.search.claim`)."""
+        return claim_lock(self.url, study)
+
+
+def scheme_of(url: str) -> Scheme:
+    """The storage's kind by its URL.
+
+    Raises:
+        ConfigError: not a URL hpsearch can use (naming the masked URL and what is allowed).
+    """
+    if url.startswith(GRPC_SCHEME):
+        return "grpc"
+    try:
+        driver = make_url(url).drivername
+    except Exception as exc:  # sqlalchemy.exc.ArgumentError, or ValueError for a bad port
+        raise ConfigError(f"storage {mask_url(url)}: not a database URL; use {ALLOWED}") from exc
+    if driver not in SUPPORTED_DRIVERS:
+        raise ConfigError(f"storage {mask_url(url)}: database {driver!r} is not supported; use {ALLOWED}")
+    return SUPPORTED_DRIVERS[driver]
+
+
+def claim_lock(url: str, study: str) -> Lock:
+    """The study's claim lock for this storage URL: held in the database, or granted by a storage proxy."""
+    return ProxyClaimLock(url, study) if scheme_of(url) == "grpc" else ClaimLock(url, study)
+
+
+def open_backend(url: str, heartbeat_s: int | None = None, max_retry: int | None = None,
+                 must_exist: bool = False) -> Backend:
+    """Open the storage at `url` (the same code for SQLite and PostgreSQL; the proxy's client for grpc://).
+
+    Args:
+        url: SQLAlchemy URL, or grpc://HOST:PORT for a storage proxy (whose heartbeat settings apply).
+        heartbeat_s: worker heartbeat (None for readers such as the dashboard and reports).
+        max_retry: retries of a trial whose heartbeat went stale (None: no retry callback).
+        must_exist: refuse to create a new SQLite file (readers of an existing study).
+
+    Raises:
+        ConfigError: the URL is not supported or the storage cannot be reached (the URL is
+            shown with its password masked); a silent server within the connect timeout.
+    """
+    scheme = scheme_of(url)
+    if scheme == "grpc":
+        return Backend(url, scheme, open_proxy_storage(url, heartbeat_s, max_retry), heartbeat_s is not None)
+    check_storage_url(url, must_exist)
+    options = engine_kwargs(url)
+    if scheme == "postgresql":
+        _probe(url, options)
+    return Backend(url, scheme, _open_rdb(url, options, heartbeat_s, max_retry), bool(heartbeat_s))
+
+
+def _open_rdb(url: str, options: dict[str, Any], heartbeat_s: int | None,
+              max_retry: int | None) -> optuna.storages.RDBStorage:
+    try:
+        with warnings.catch_warnings():  # heartbeats and their retry callback are marked experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            # Optuna 5: the stale-trial callback replaces the deprecated RetryFailedTrialCallback.
+            callback = (optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                        if max_retry is not None and heartbeat_s else None)
+            # A connection dropped just after the probe is retried briefly.
+            connect: Callable[..., optuna.storages.RDBStorage] = retry_on_disconnect(
+                ReconnectingRDBStorage, "opening the storage", STARTUP_RETRY_DELAYS_S)
+            return connect(url, engine_kwargs=options, heartbeat_interval=heartbeat_s,
+                           grace_period=2 * heartbeat_s if heartbeat_s else None,
+                           heartbeat_stale_trial_callback=callback)
+    except (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError, ImportError, ValueError) as exc:
+        raise _cannot_open(url, exc) from exc
+
+
+def check_storage_url(url: str, must_exist: bool = False) -> None:
+    """A storage URL hpsearch can use, with a usable SQLite path (nothing is created).
+
+    Raises:
+        ConfigError: naming the (masked) URL, what is wrong and what is allowed.
+    """
+    if scheme_of(url) != "sqlite":
+        return
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        raise ConfigError(f"storage {mask_url(url)}: needs a file (an in-memory database is lost when the "
+                          "process ends and workers cannot share it); use sqlite:///runs/NAME/study.db")
+    path = Path(database)
+    if must_exist and not path.is_file():
+        raise ConfigError(f"storage {url}: no such SQLite file")
+    check_writable(path, "storage", is_dir=False)  # SQLite writes a journal beside the file, even to read
+
+
+def _probe(url: str, options: dict[str, Any]) -> None:
+    """Open and close one connection to the server, within the connect timeout (plus a margin)."""
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=options["connect_args"])
+    timeout = connect_timeout_s()
+    try:
+        call_with_deadline(lambda: engine.connect().close(), timeout + 5, "connecting")
+    except TimeoutError as exc:
+        raise ConfigError(f"storage {mask_url(url)}: the server did not answer within {timeout} s (a firewall, "
+                          "or not a PostgreSQL server?); set $HPSEARCH_CONNECT_TIMEOUT to wait longer") from exc
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:
+        raise _cannot_open(url, exc) from exc
+    finally:
+        engine.dispose()
+
+
+def _cannot_open(url: str, exc: BaseException) -> ConfigError:
+    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ else exc
+    detail = str(getattr(cause, "orig", None) or cause).strip()
+    if "timeout expired" in detail:
+        detail = f"the server did not answer within {connect_timeout_s()} s"
+    first = " ".join(detail.split("\n")[0].split()) or type(cause).__name__
+    return ConfigError(f"storage {mask_url(url)}: cannot be opened ({type(cause).__name__}: {redact(first, url)})")

@@ -1,0 +1,161 @@
+"""Study files: the typed sections of a study YAML, and loading one with its space and base run config."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import optuna
+
+from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
+from hpsearch.errors import ConfigError
+from hpsearch.search.space import SearchSpace, load_space
+
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+@dataclass
+class SamplerConfig:
+    """TPE (the paper's Bayesian optimization), random, or GP for comparison."""
+
+    name: Literal["tpe", "random", "gp"] = "tpe"
+    n_startup_trials: int = option(8, ge=0, le=1_000_000)
+    multivariate: bool = True
+    group: bool = True  # needed for multivariate TPE on a conditional space
+    constant_liar: bool = True  # parallel workers do not all sample the same point
+    seed: int | None = option(None, ge=0, le=MAX_SEED)
+
+
+@dataclass
+class PrunerConfig:
+    """Hyperband over training steps (min/max resource from the evaluation schedule), median,
+    extrapolate (`hpsearch.search.pruners.ExtrapolatingPruner`), or none.
+
+    Attributes:
+        min_steps: no trial is pruned before it has trained this many steps (Hyperband's
+            smallest rung; for the median pruner, a floor on its warm-up). Early FID is a poor
+            judge of designs that start slowly, such as hidden-concat discriminators; 0 lets
+            the first evaluation decide.
+        n_startup_trials: median, extrapolate: trials that must finish before pruning starts.
+    """
+
+    name: Literal["hyperband", "median", "extrapolate", "none"] = "hyperband"
+    reduction_factor: int = option(3, ge=2, le=1000)
+    n_startup_trials: int = option(4, ge=0, le=1_000_000)
+    n_warmup_evals: int = option(1, ge=0, le=1_000_000)  # median: evaluations a trial reports before it can be pruned
+    min_steps: int = option(0, ge=0, le=MAX_STEPS)
+
+
+@dataclass
+class StopConfig:
+    """When the study is done: a number of finished trials, a time, or both (first reached)."""
+
+    n_trials: int | None = option(20, ge=1, le=10_000_000)
+    timeout_s: float | None = option(None, gt=0, le=1e9)
+
+
+@dataclass
+class StudyConfig:
+    """A study file.
+
+    Attributes:
+        study: the study's name in the storage.
+        space: search-space YAML, relative to the study file.
+        objective: `class_fid` (the paper's) or `fid`, minimized.
+        base: run config sections (data, model, train, metrics) every trial starts from.
+        sampler, pruner, stop: the search.
+        storage: database URL (default sqlite:///runs/<study>/study.db).
+        artifacts: artifact folder shared by workers (default runs/<study>/artifacts).
+        runs_dir: per-trial run folders (default runs/<study>/trials).
+        heartbeat_s: worker heartbeat; a trial silent for 2× this is failed and retried.
+        max_retry: retries of a trial whose worker died.
+        enqueue: parameter sets to try first, e.g. the paper's best configuration.
+    """
+
+    study: str = ""
+    space: str = ""
+    objective: Literal["class_fid", "fid"] = "class_fid"
+    base: dict[str, Any] = field(default_factory=dict)
+    sampler: SamplerConfig = field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)
+    stop: StopConfig = field(default_factory=StopConfig)
+    storage: str | None = None
+    artifacts: str | None = None
+    runs_dir: str | None = None
+    heartbeat_s: int = option(30, ge=1, le=86_400)
+    max_retry: int = option(2, ge=0, le=1000)
+    enqueue: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class LoadedStudy:
+    """A validated study file with its space and base run config.
+
+    Attributes:
+        path: the study file.
+        cfg: its contents.
+        space: the search space it names.
+        base_config: its `base` section as a validated run config (every trial starts from it).
+    """
+
+    path: Path
+    cfg: StudyConfig
+    space: SearchSpace
+    base_config: RunConfig  # cfg.base (a mapping, as written) validated as a run config
+
+    @property
+    def n_blocks(self) -> int:
+        return num_blocks(self.base_config.data.image_size)
+
+    @property
+    def storage_url(self) -> str:
+        return self.cfg.storage or f"sqlite:///runs/{self.cfg.study}/study.db"
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return Path(self.cfg.artifacts or f"runs/{self.cfg.study}/artifacts")
+
+    @property
+    def runs_dir(self) -> Path:
+        return Path(self.cfg.runs_dir or f"runs/{self.cfg.study}/trials")
+
+
+def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStudy:
+    """Read and check a study YAML (and its space, against the base config).
+
+    Raises:
+        ConfigError: naming the file, the key and what is allowed.
+    """
+    path = Path(path)
+    raw = read_yaml(path, "study")
+    cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
+    if not STUDY_NAME.match(cfg.study):
+        raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "
+                          f"'.' or '-'); got {cfg.study!r}")
+    if not cfg.space:
+        raise ConfigError(f"{path}: space: required (a search-space YAML, relative to the study file)")
+    if storage:
+        cfg.storage = storage
+    base = from_dict(cfg.base, f"{path}: base")
+    if cfg.pruner.name != "none" and cfg.pruner.min_steps >= base.train.steps:
+        raise ConfigError(f"{path}: pruner.min_steps: must be below base train.steps ({base.train.steps}), or "
+                          f"no trial could be pruned; got {cfg.pruner.min_steps}")
+    space = load_space(path.parent / cfg.space)
+    space.check(cfg.base, num_blocks(base.data.image_size))
+    for i, params in enumerate(cfg.enqueue):
+        _check_enqueued(space, cfg.base, num_blocks(base.data.image_size), params, f"{path}: enqueue[{i}]")
+    return LoadedStudy(path, cfg, space, base)
+
+
+def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],
+                    where: str) -> None:
+    try:
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}: must be a mapping of parameter names to values; got {params!r}")
+        space.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
+    except ValueError as exc:  # FixedTrial: a parameter the space needs is missing
+        raise ConfigError(f"{where}: {exc}") from exc
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {str(exc).removeprefix(': ')}") from exc

@@ -1,0 +1,210 @@
+"""The worker's side of `hpsearch storage-proxy`: Optuna's gRPC client with heartbeats, claims and safe retries.
+
+The wire protocol of the extra service (`SERVICE`, JSON messages, no generated code) is
+defined here and served by `hpsearch.search.proxy_server`. Every call is retried while the
+proxy restarts. Creating a trial is the one call that is not safe to repeat blindly: a
+proxy that dies after the database committed the trial but before it replied would make a
+blind retry create a second trial. So each creation carries a token (a system attribute
+written in the same transaction as the trial), and a retry first asks whether a trial with
+that token exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+import uuid
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import optuna
+from optuna.storages import GrpcStorageProxy
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch.errors import ConfigError
+from hpsearch.search.optuna_private import BaseHeartbeat
+from hpsearch.search.storage import GRPC_SCHEME, retry_methods, retry_on_disconnect
+from hpsearch.serving import address
+
+try:
+    import grpc
+except ImportError:  # pragma: no cover - the message below says what to install
+    grpc = None
+
+_logger = logging.getLogger(__name__)
+SERVICE = "hpsearch.Coordination"
+READY_TIMEOUT_S = 5.0
+CREATE_TOKEN = "hpsearch:create_token"  # system attribute: which client call created the trial
+# The storage calls a worker makes through the proxy; each is retried while the proxy restarts.
+# (create_new_trial has its own retry, by token: see the module docstring.)
+RETRIED = ("create_new_study", "get_all_studies", "get_study_id_from_name", "get_study_name_from_id",
+           "get_study_directions", "get_study_user_attrs", "get_study_system_attrs", "set_study_user_attr",
+           "set_study_system_attr", "get_trial", "get_all_trials", "set_trial_param",
+           "set_trial_state_values", "set_trial_intermediate_value", "set_trial_user_attr", "set_trial_system_attr",
+           "get_trial_id_from_study_id_trial_number", "record_heartbeat", "_get_stale_trial_ids")
+
+
+def require_grpc() -> None:
+    if grpc is None:
+        raise ConfigError("the storage proxy needs grpcio: pip install 'hpsearch[proxy]' (or grpcio protobuf)")
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode()
+
+
+def decode(data: bytes) -> dict[str, Any]:
+    return dict(json.loads(data))
+
+
+def parse_grpc_url(url: str) -> tuple[str, int]:
+    """`grpc://HOST:PORT` → (host, port).
+
+    Raises:
+        ConfigError: the URL is not of that form.
+    """
+    host, sep, port = url.removeprefix(GRPC_SCHEME).rpartition(":")
+    if not url.startswith(GRPC_SCHEME) or not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"storage {url}: a storage proxy's URL is grpc://HOST:PORT, e.g. grpc://127.0.0.1:13000")
+    return host.strip("[]"), int(port)
+
+
+def _stub(channel: Any, method: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    call = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=encode, response_deserializer=decode)
+    return lambda request: dict(call(request))
+
+
+class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
+    """Optuna's gRPC proxy client, with heartbeats through the proxy and idempotent trial creation.
+
+    Args:
+        url: `grpc://HOST:PORT` of an `hpsearch storage-proxy`.
+        heartbeat: record heartbeats and fail stale trials (workers); readers pass False.
+        retry: retry the trials of dead workers (`max_retry` from the proxy).
+
+    Raises:
+        ConfigError: nothing answers at the URL, or what answers is not an hpsearch storage proxy.
+    """
+
+    def __init__(self, url: str, heartbeat: bool = True, retry: bool = True) -> None:
+        require_grpc()
+        host, port = parse_grpc_url(url)
+        with warnings.catch_warnings():  # Optuna marks its gRPC proxy experimental
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            super().__init__(host=host, port=port)
+        try:
+            self.wait_server_ready(timeout=READY_TIMEOUT_S)
+            settings = self._extra["Settings"]({})
+        except ConnectionError as exc:
+            raise ConfigError(f"storage {url}: no storage proxy answers within {READY_TIMEOUT_S:g} s; start one "
+                              "with `hpsearch storage-proxy STUDY.yaml`") from exc
+        except grpc.RpcError as exc:
+            raise ConfigError(f"storage {url}: answers, but not as an hpsearch storage proxy ({exc.code().name}); "
+                              "start it with `hpsearch storage-proxy` (heartbeats, claim lock)") from exc
+        self.heartbeat_s: int | None = settings["heartbeat_s"] if heartbeat else None
+        self.max_retry: int | None = settings["max_retry"] if retry else None
+
+    def _setup(self) -> None:  # also run when a pickled storage is restored in another process
+        super()._setup()
+        self._extra = {name: _stub(self._channel, name) for name in ("Settings", "Heartbeat", "StaleTrials")}
+
+    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+        """Create a trial once, however often the call must be repeated (see the module docstring)."""
+        token = uuid.uuid4().hex
+        template = _with_token(template_trial, token)
+        attempts = 0
+
+        def attempt() -> int:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and (made := self._created_with(study_id, token)) is not None:
+                _logger.warning("trial creation through the storage proxy had committed before the connection "
+                                "was lost; using that trial instead of creating another")
+                return made
+            return GrpcStorageProxy.create_new_trial(self, study_id, template)
+
+        return int(retry_on_disconnect(attempt, "create_new_trial through the storage proxy")())
+
+    def _created_with(self, study_id: int, token: str) -> int | None:
+        """The id of the trial this client's call with `token` created, if the database has it."""
+        for trial in GrpcStorageProxy.get_all_trials(self, study_id, deepcopy=False):
+            if trial.system_attrs.get(CREATE_TOKEN) == token:
+                return trial._trial_id
+        return None
+
+    def record_heartbeat(self, trial_id: int) -> None:
+        self._extra["Heartbeat"]({"trial_id": trial_id})
+
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        return list(self._extra["StaleTrials"]({"study_id": study_id})["trial_ids"])
+
+    def get_heartbeat_interval(self) -> int | None:
+        return self.heartbeat_s
+
+    def get_heartbeat_stale_trial_callback(self) -> Callable[[optuna.Study, FrozenTrial], None] | None:
+        if self.max_retry is None or not self.heartbeat_s:
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=self.max_retry)
+
+
+retry_methods(ProxyStorage, RETRIED, " through the storage proxy")
+
+
+def _with_token(template: FrozenTrial | None, token: str) -> FrozenTrial:
+    """The template the trial is created from, marked with `token` (a new running trial when None)."""
+    if template is None:
+        template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=dt.datetime.now(),
+                               datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
+                               intermediate_values={}, trial_id=-1)
+    marked = template.system_attrs | {CREATE_TOKEN: token}
+    return FrozenTrial(number=template.number, state=template.state, value=None, values=template.values,
+                       datetime_start=template.datetime_start, datetime_complete=template.datetime_complete,
+                       params=template.params, distributions=template.distributions, user_attrs=template.user_attrs,
+                       system_attrs=marked, intermediate_values=template.intermediate_values,
+                       trial_id=template._trial_id)
+
+
+class ProxyClaimLock:
+    """The study's claim lock, granted by the storage proxy (same contract as `ClaimLock`)."""
+
+    def __init__(self, url: str, study: str) -> None:
+        require_grpc()
+        host, port = parse_grpc_url(url)
+        self.study = study
+        self._channel = grpc.insecure_channel(address(host, port))
+        self._try, self._release = _stub(self._channel, "TryClaim"), _stub(self._channel, "Release")
+        self._token: str | None = None
+
+    def acquire(self) -> ProxyClaimLock:
+        """Poll until the proxy grants the claim (20 ms at first, backing off to 0.5 s)."""
+        delay = 0.02
+        try_claim = retry_on_disconnect(self._try, "the study's claim lock through the storage proxy")
+        while (token := try_claim({"study": self.study})["token"]) is None:
+            time.sleep(delay)
+            delay = min(2 * delay, 0.5)
+        self._token = token
+        return self
+
+    def release(self) -> None:
+        """Release (as soon as the worker's trial exists); safe to call twice."""
+        if self._token is None:
+            return
+        token, self._token = self._token, None
+        try:
+            retry_on_disconnect(self._release, "releasing the claim lock")({"study": self.study, "token": token})
+        finally:
+            self._channel.close()
+
+
+def open_proxy_storage(url: str, heartbeat_s: int | None, max_retry: int | None) -> ProxyStorage:
+    """The proxy client, warning when the study file's heartbeat differs from the proxy's (the proxy's applies)."""
+    storage = ProxyStorage(url, heartbeat=heartbeat_s is not None, retry=max_retry is not None)
+    if heartbeat_s is not None and storage.heartbeat_s != heartbeat_s:
+        _logger.warning("heartbeat: the storage proxy's %s s applies, not this study file's %s s",
+                        storage.heartbeat_s, heartbeat_s)
+    return storage
