@@ -6,27 +6,25 @@ proxy restarts. Creating a trial is the one call that is not safe to repeat blin
 proxy that dies after the database committed the trial but before it replied would make a
 blind retry create a second trial. So each creation carries a token (a system attribute
 written in the same transaction as the trial), and a retry first asks whether a trial with
-that token exists.
+that token exists (`hpsearch.search.storage.create_once`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
-import uuid
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import optuna
 from optuna.storages import GrpcStorageProxy
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import FrozenTrial
 
 from hpsearch.errors import ConfigError
 from hpsearch.search.optuna_private import BaseHeartbeat
-from hpsearch.search.storage import GRPC_SCHEME, retry_methods, retry_on_disconnect
+from hpsearch.search.storage import GRPC_SCHEME, create_once, find_created, retry_methods, retry_on_disconnect
 from hpsearch.serving import address
 
 try:
@@ -37,7 +35,6 @@ except ImportError:  # pragma: no cover - the message below says what to install
 _logger = logging.getLogger(__name__)
 SERVICE = "hpsearch.Coordination"
 READY_TIMEOUT_S = 5.0
-CREATE_TOKEN = "hpsearch:create_token"  # system attribute: which client call created the trial
 # The storage calls a worker makes through the proxy; each is retried while the proxy restarts.
 # (create_new_trial has its own retry, by token: see the module docstring.)
 RETRIED = ("create_new_study", "get_all_studies", "get_study_id_from_name", "get_study_name_from_id",
@@ -113,27 +110,14 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
 
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
         """Create a trial once, however often the call must be repeated (see the module docstring)."""
-        token = uuid.uuid4().hex
-        template = _with_token(template_trial, token)
-        attempts = 0
+        create = GrpcStorageProxy.create_new_trial
 
-        def attempt() -> int:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and (made := self._created_with(study_id, token)) is not None:
-                _logger.warning("trial creation through the storage proxy had committed before the connection "
-                                "was lost; using that trial instead of creating another")
-                return made
-            return GrpcStorageProxy.create_new_trial(self, study_id, template)
+        def find(token: str) -> int | None:
+            trial = find_created(GrpcStorageProxy.get_all_trials(self, study_id, deepcopy=False), token)
+            return None if trial is None else trial._trial_id
 
-        return int(retry_on_disconnect(attempt, "create_new_trial through the storage proxy")())
-
-    def _created_with(self, study_id: int, token: str) -> int | None:
-        """The id of the trial this client's call with `token` created, if the database has it."""
-        for trial in GrpcStorageProxy.get_all_trials(self, study_id, deepcopy=False):
-            if trial.system_attrs.get(CREATE_TOKEN) == token:
-                return trial._trial_id
-        return None
+        return create_once(lambda template: create(self, study_id, template), find, template_trial,
+                           "create_new_trial through the storage proxy")
 
     def record_heartbeat(self, trial_id: int) -> None:
         self._extra["Heartbeat"]({"trial_id": trial_id})
@@ -153,20 +137,6 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
 
 
 retry_methods(ProxyStorage, RETRIED, " through the storage proxy")
-
-
-def _with_token(template: FrozenTrial | None, token: str) -> FrozenTrial:
-    """The template the trial is created from, marked with `token` (a new running trial when None)."""
-    if template is None:
-        template = FrozenTrial(number=-1, state=TrialState.RUNNING, value=None, datetime_start=dt.datetime.now(),
-                               datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
-                               intermediate_values={}, trial_id=-1)
-    marked = template.system_attrs | {CREATE_TOKEN: token}
-    return FrozenTrial(number=template.number, state=template.state, value=None, values=template.values,
-                       datetime_start=template.datetime_start, datetime_complete=template.datetime_complete,
-                       params=template.params, distributions=template.distributions, user_attrs=template.user_attrs,
-                       system_attrs=marked, intermediate_values=template.intermediate_values,
-                       trial_id=template._trial_id)
 
 
 class ProxyClaimLock:
