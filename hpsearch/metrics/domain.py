@@ -32,7 +32,6 @@ FEATURES = 64
 _BATCH = 128
 _SEED = 0
 _HOLDOUT = 0.1
-TRAININGS = 0  # how many classifiers this process trained (tests count it)
 
 
 class DomainClassifier(nn.Module):
@@ -130,8 +129,6 @@ def _locked(path: Path) -> Iterator[None]:
 
 def _train(dataset: ImageDataset, device: torch.device, steps: int) -> tuple[DomainClassifier, float]:
     """Train on 90% of the images (fixed seed); return the model and its accuracy on the other 10%."""
-    global TRAININGS
-    TRAININGS += 1
     gen = torch.Generator().manual_seed(_SEED)
     torch.manual_seed(_SEED)
     order = torch.randperm(len(dataset), generator=gen)
