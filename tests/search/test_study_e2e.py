@@ -7,6 +7,8 @@ from pathlib import Path
 
 import optuna
 import pytest
+import yaml
+from PIL import Image
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
 
@@ -25,6 +27,9 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     study_path = write_study(tmp_path)
+    raw = yaml.safe_load(study_path.read_text())
+    raw["base"]["train"]["grid_per_class"] = 3  # the search draws the grids `train` would
+    study_path.write_text(yaml.safe_dump(raw, sort_keys=False))
     assert main(["run", str(study_path), "--data-dir", str(data_dir), "--device", "cpu"]) == 0
     assert "6 trials" in capsys.readouterr().out
 
@@ -53,6 +58,8 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert set(attrs["grids"].values()) | {attrs["checkpoint_artifact"]} == set(metas)
         assert all(metas[a].mimetype == "image/png" for a in attrs["grids"].values())
         assert all((tmp_path / "artifacts" / a).is_file() for a in metas)
+        with Image.open(tmp_path / "artifacts" / attrs["grids"]["60"]) as grid:  # 10 classes × 3, 16 px, 1 px gaps
+            assert grid.width * (10 * 17 + 1) == grid.height * (3 * 17 + 1)
 
     # A second `run` with more trials resumes the same study.
     assert main(["run", str(study_path), "--data-dir", str(data_dir), "--device", "cpu", "--n-trials", "7"]) == 0
