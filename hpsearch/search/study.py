@@ -23,13 +23,17 @@ def make_storage(loaded: LoadedStudy, retry: bool = True, must_exist: bool = Fal
     return study_backend(loaded, retry, must_exist).storage
 
 
-def open_study(loaded: LoadedStudy, create: bool = False) -> optuna.Study:
+def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | None = None) -> optuna.Study:
     """Load the study (creating it and its enqueued trials when `create`).
 
     A stored study remembers its space fingerprint and objective; resuming with another
     space or objective is refused instead of mixing incomparable trials.
+
+    Args:
+        backend: the storage to use (a worker opens it once for the study, the claim lock
+            and heartbeats); by default the study file's, opened here.
     """
-    storage = make_storage(loaded, must_exist=not create)
+    storage = backend.storage if backend is not None else make_storage(loaded, must_exist=not create)
     base = loaded.base_config.train
     kwargs = {"study_name": loaded.cfg.study, "storage": storage, "sampler": make_sampler(loaded.cfg.sampler),
               "pruner": make_pruner(loaded.cfg.pruner, base.steps, base.eval_every)}

@@ -23,11 +23,11 @@ from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
 from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import check_metrics
-from hpsearch.search.backend import claim_lock
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
-from hpsearch.search.study import open_study
+from hpsearch.search.storage import mask_url
+from hpsearch.search.study import open_study, study_backend
 from hpsearch.training import resolve_device
 
 _logger = logging.getLogger(__name__)
@@ -57,7 +57,11 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         ConfigError, DataError: from `prepare_worker`, before the study is created or touched.
     """
     device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
-    study = open_study(loaded, create=True)
+    backend = study_backend(loaded)
+    study = open_study(loaded, create=True, backend=backend)
+    heartbeat = backend.storage.get_heartbeat_interval() if backend.heartbeats else None  # type: ignore[attr-defined]
+    _logger.info("worker on %s (%s; %s) with %s", mask_url(backend.url), backend.scheme,
+                 f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", device)
     make_outputs(loaded)
     store = AtomicArtifactStore(str(loaded.artifacts_dir))
     objective = Objective(loaded, dataset, device, data_dir / "cache", store)
@@ -69,7 +73,7 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
         # check the target, and create the next trial; the lock is released once the trial exists.
-        lock = claim_lock(loaded.storage_url, loaded.cfg.study).acquire()
+        lock = backend.claim_lock(loaded.cfg.study).acquire()
         try:
             optuna.storages.fail_stale_trials(study)
             if _done(study, target):
