@@ -35,7 +35,7 @@ from hpsearch.config import load_config
 from hpsearch.data import load_dataset
 from hpsearch.data.image_folder import read_image_folder
 from hpsearch.search import load_study_config, open_study
-from hpsearch.search.storage import is_disconnect, mask_url, redact
+from hpsearch.search.connection import is_disconnect, mask_url, redact
 from tests.search.helpers import ROOT, write_study
 from tests.test_bad_input import TINY
 

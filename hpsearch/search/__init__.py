@@ -3,29 +3,31 @@
 The public API is what this module exports; `cli`, `reports` and `dashboard` import only
 from here. Behind it, one concern per module (import graph, no cycles):
 
-    config   ← space                      study files and search spaces
-    storage                               RDB storage that retries lost connections; URL masking
-    claim    ← storage                    the study's claim lock (file or advisory lock)
-    proxy_client ← storage                gRPC client: heartbeats, claims, idempotent trial creation
-    backend  ← claim, proxy_client        storage URL → storage + claim lock + heartbeats (by scheme)
+    config ← space                        study files and search spaces
     samplers, pruners ← config            registries by name
-    study    ← backend, samplers, pruners opening or creating a study, with the changed-study guard
+    connection                            URL masking, connect timeouts, lost vs bad connections
+    storage ← connection                  RDB storage retrying lost connections; trials created once
+    claim ← connection, storage           the study's claim lock (file or advisory lock)
+    proxy_client ← connection, storage    gRPC client: heartbeats, claims, idempotent trial creation
+    backend ← claim, proxy_client         storage URL → storage + claim lock + heartbeats, by scheme
+    study ← backend, samplers, pruners    opening or creating a study, with the changed-study guard
     record                                TrialRecord: the typed, versioned record of a trial
     objective ← record, runner            trial → config → training → reported value
-    worker   ← objective, study, backend  processes, GPUs, heartbeats, claims, hand-back
-    status   ← record, study              `hpsearch status` and `export`
+    worker ← objective, study             processes, GPUs, heartbeats, claims, hand-back
+    status ← record, study                `hpsearch status` and `export`
     proxy_server ← backend, study, claim  `hpsearch storage-proxy`
+    optuna_private                        the private Optuna symbols used, checked by a test
 """
 
 from hpsearch.search.backend import Backend, open_backend, scheme_of
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
+from hpsearch.search.connection import mask_url
 from hpsearch.search.proxy_server import serve_storage_proxy
 from hpsearch.search.pruners import ExtrapolatingPruner, make_pruner
 from hpsearch.search.record import TrialRecord, finite, read_trial, read_trials
 from hpsearch.search.samplers import make_sampler
 from hpsearch.search.space import SearchSpace, load_space
 from hpsearch.search.status import export_trial, fetch_artifact, fetch_checkpoint, is_artifact_id, study_summary
-from hpsearch.search.storage import mask_url
 from hpsearch.search.study import make_storage, open_study
 from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
 

@@ -29,17 +29,16 @@ from sqlalchemy.pool import NullPool
 from hpsearch.errors import ConfigError
 from hpsearch.io import check_writable
 from hpsearch.search.claim import ClaimLock
-from hpsearch.search.proxy_client import ProxyClaimLock, open_proxy_storage
-from hpsearch.search.storage import (
+from hpsearch.search.connection import (
     GRPC_SCHEME,
-    ReconnectingRDBStorage,
     call_with_deadline,
     connect_timeout_s,
     engine_kwargs,
     mask_url,
     redact,
-    retry_on_disconnect,
 )
+from hpsearch.search.proxy_client import ProxyClaimLock, open_proxy_storage
+from hpsearch.search.storage import ReconnectingRDBStorage, retry_on_disconnect
 
 Scheme = Literal["sqlite", "postgresql", "grpc"]
 SUPPORTED_DRIVERS: dict[str, Scheme] = {"sqlite": "sqlite", "postgresql": "postgresql",

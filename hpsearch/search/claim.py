@@ -18,7 +18,8 @@ import sqlalchemy
 import sqlalchemy.exc
 from sqlalchemy.pool import NullPool
 
-from hpsearch.search.storage import engine_kwargs, is_disconnect, retry_on_disconnect
+from hpsearch.search.connection import engine_kwargs, is_disconnect
+from hpsearch.search.storage import retry_on_disconnect
 
 
 class ClaimLock:

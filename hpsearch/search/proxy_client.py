@@ -23,8 +23,9 @@ from optuna.storages import GrpcStorageProxy
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import ConfigError
+from hpsearch.search.connection import GRPC_SCHEME
 from hpsearch.search.optuna_private import BaseHeartbeat
-from hpsearch.search.storage import GRPC_SCHEME, create_once, find_created, retry_methods, retry_on_disconnect
+from hpsearch.search.storage import create_once, find_created, retry_methods, retry_on_disconnect
 from hpsearch.serving import address
 
 try:

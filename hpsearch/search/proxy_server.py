@@ -36,9 +36,9 @@ from hpsearch.errors import ConfigError
 from hpsearch.search.backend import scheme_of
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.config import STUDY_NAME, LoadedStudy
+from hpsearch.search.connection import mask_url
 from hpsearch.search.optuna_private import CachedStorage, grpc_servicer
 from hpsearch.search.proxy_client import SERVICE, decode, encode, require_grpc
-from hpsearch.search.storage import mask_url
 from hpsearch.search.study import make_storage
 from hpsearch.serving import address, check_bind
 
@@ -182,7 +182,7 @@ def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int 
     stopped = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     _logger.info("storage proxy for %s listening on %s (heartbeat %d s, stale after %d s); workers use "
-                 "--storage grpc://%s; Ctrl-C stops it", mask_url(url), address(host, port), loaded.cfg.heartbeat_s,
+                 "the storage grpc://%s; Ctrl-C stops it", mask_url(url), address(host, port), loaded.cfg.heartbeat_s,
                  2 * loaded.cfg.heartbeat_s, address(host, port))
     try:
         stopped.wait()

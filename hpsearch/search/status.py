@@ -17,8 +17,8 @@ from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.io import atomic_write
 from hpsearch.search.config import LoadedStudy
+from hpsearch.search.connection import mask_url
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
-from hpsearch.search.storage import mask_url
 from hpsearch.search.study import open_study
 
 _logger = logging.getLogger(__name__)

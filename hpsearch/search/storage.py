@@ -15,24 +15,20 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-import os
-import re
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
-from urllib.parse import quote
 
 import optuna
 import sqlalchemy.exc
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy.engine import make_url
 
+from hpsearch.search.connection import is_disconnect
 from hpsearch.search.optuna_private import RDB_PRIVATE_METHODS
 
 _logger = logging.getLogger(__name__)
-GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
 F = TypeVar("F", bound=Callable[..., Any])
 RETRY_DELAYS_S = (0.5, 1, 2, 4, 8, 8, 8, 8, 8, 8)  # about a minute: long enough for a server restart
 # The calls hpsearch, its workers, heartbeats and optuna-dashboard make, including the private
@@ -47,92 +43,6 @@ RETRIED = (*(m for m in RDB_PRIVATE_METHODS if m != "_create_new_trial"), "creat
            "set_trial_system_attr", "check_trial_is_updatable", "record_heartbeat")
 
 
-# Connection errors that no retry will fix: the user must change the URL or the server's setup.
-PERMANENT_ERRORS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "could not translate host",
-                    "invalid dsn", "invalid connection option", "invalid sslmode", "password is required")
-DEFAULT_CONNECT_TIMEOUT_S = 10
-
-
-def connect_timeout_s() -> int:
-    """Seconds a database connection may take to open: `$HPSEARCH_CONNECT_TIMEOUT`, default 10 (libpq's least is 2)."""
-    text = os.environ.get("HPSEARCH_CONNECT_TIMEOUT", "")
-    return max(2, min(int(text), 600)) if text.strip().isdigit() else DEFAULT_CONNECT_TIMEOUT_S
-
-
-def engine_kwargs(url: str) -> dict[str, Any]:
-    """SQLAlchemy engine options for a storage URL: SQLite waits for its lock; PostgreSQL has timeouts.
-
-    `connect_timeout` bounds opening a connection (a server that accepts and never answers,
-    a firewalled host); TCP keepalives notice a server that vanished mid-call, which would
-    otherwise leave a worker blocked in a read forever.
-    """
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 120}}
-    return {"pool_pre_ping": True, "pool_recycle": 300,
-            "connect_args": {"connect_timeout": connect_timeout_s(), "keepalives": 1, "keepalives_idle": 30,
-                             "keepalives_interval": 10, "keepalives_count": 3}}
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ***, for logs and errors: every shape, parsable or not.
-
-    The user information ends at the *last* `@` before the host: SQLAlchemy's parser stops a
-    password at the first `@`, so an unencoded `p@ss` would keep `ss@` in clear. Passwords
-    given as query parameters (`?password=`, libpq accepts them) are masked too.
-    """
-    scheme, sep, rest = url.partition("://")
-    if sep and "@" in rest:
-        userinfo, host = rest.rsplit("@", 1)
-        if ":" in userinfo:
-            rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
-    return re.sub(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", r"\1***", f"{scheme}{sep}{rest}", flags=re.IGNORECASE)
-
-
-def redact(text: str, url: str) -> str:
-    """`text` (e.g. a driver's error message) with the URL masked and its password removed wherever it appears."""
-    text = text.replace(url, mask_url(url))
-    try:
-        parsed = make_url(url)
-        secrets = [parsed.password, *(v for k, v in parsed.query.items() if "password" in k.lower())]
-    except Exception:  # not an SQLAlchemy URL: the masked URL is all there is to hide
-        secrets = []
-    for secret in secrets:
-        for form in {str(secret), quote(str(secret), safe="")} if secret and len(str(secret)) >= 3 else ():
-            text = text.replace(form, "***")
-    return text
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """A connection error that retrying cannot fix (no such database or role, bad password, unknown host)."""
-    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
-    message = str(getattr(cause, "orig", None) or cause)
-    return any(marker in message for marker in PERMANENT_ERRORS)
-
-
-def call_with_deadline(func: Callable[[], Any], seconds: float, what: str) -> Any:
-    """`func()`, or TimeoutError when it has not returned after `seconds`.
-
-    The bound for network calls whose library has no timeout of its own (name resolution,
-    a driver's connect); the abandoned call finishes in a daemon thread or dies with the process.
-    """
-    result: dict[str, Any] = {}
-
-    def run() -> None:
-        try:
-            result["value"] = func()
-        except BaseException as exc:  # handed to the caller's thread
-            result["error"] = exc
-
-    thread = threading.Thread(target=run, name=f"deadline: {what}", daemon=True)
-    thread.start()
-    thread.join(seconds)
-    if thread.is_alive():
-        raise TimeoutError(f"{what}: no answer within {seconds:g} s")
-    if "error" in result:
-        raise result["error"]
-    return result.get("value")
-
-
 _main_thread_storage_s = [0.0]  # seconds the main thread spent in storage calls (not the heartbeat thread)
 _depth = [0]  # storage calls nest (get_all_trials calls _get_trials): time only the outermost
 
@@ -140,21 +50,6 @@ _depth = [0]  # storage calls nest (get_all_trials calls _get_trials): time only
 def storage_seconds() -> float:
     """Seconds this process's main thread has spent in storage calls so far (a trial's share is a difference)."""
     return _main_thread_storage_s[0]
-
-
-def is_disconnect(exc: BaseException) -> bool:
-    """The database (or the storage proxy in front of it) went away, as opposed to a bad statement."""
-    code = getattr(exc, "code", None)  # a grpc.RpcError from the storage proxy; grpcio is optional
-    if callable(code) and getattr(code(), "name", None) == "UNAVAILABLE":
-        return True
-    cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
-    if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:
-        return True
-    if is_permanent(exc):
-        return False
-    # PendingRollbackError: a session whose connection died mid-transaction; a fresh session fixes it.
-    return isinstance(cause, (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-                              sqlalchemy.exc.PendingRollbackError))
 
 
 def retry_on_disconnect(func: F, what: str = "", delays: tuple[float, ...] = RETRY_DELAYS_S) -> F:

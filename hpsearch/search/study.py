@@ -7,9 +7,9 @@ import optuna
 from hpsearch.errors import ConfigError
 from hpsearch.search.backend import Backend, open_backend
 from hpsearch.search.config import LoadedStudy
+from hpsearch.search.connection import mask_url
 from hpsearch.search.pruners import make_pruner
 from hpsearch.search.samplers import make_sampler
-from hpsearch.search.storage import mask_url
 
 
 def study_backend(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> Backend:

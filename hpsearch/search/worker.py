@@ -24,9 +24,9 @@ from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, Trainin
 from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import check_metrics
 from hpsearch.search.config import LoadedStudy
+from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
-from hpsearch.search.storage import mask_url
 from hpsearch.search.study import open_study, study_backend
 from hpsearch.training import resolve_device
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 import yaml
-from PIL import Image
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
+from PIL import Image
 
 from hpsearch.cli import main
 from hpsearch.search import load_study_config, open_study
