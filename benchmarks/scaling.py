@@ -30,6 +30,8 @@ import optuna
 import yaml
 from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
+from hpsearch.search import read_trial
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -65,8 +67,9 @@ def _measure(folder: Path, data_dir: Path, k: int, args: argparse.Namespace) -> 
     wall = (end - start).total_seconds()
     batch = yaml.safe_load(path.read_text())["base"]["train"]["batch_size"]
     images = sum(max(t.intermediate_values) for t in trials) * batch
-    trial_wall = sum(t.user_attrs["wall_s"] for t in trials)
-    storage_s = sum(t.user_attrs["storage_s"] for t in trials)
+    records = [read_trial(t) for t in trials]
+    trial_wall = sum(r.wall_s or 0.0 for r in records)
+    storage_s = sum(r.storage_s or 0.0 for r in records)
     return {"workers": k, "threads_per_worker": threads, "trials": len(trials), "wall_s": wall,
             "images_per_s": images / wall, "storage_share": storage_s / trial_wall, "storage_s": storage_s}
 

@@ -60,7 +60,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.data import load_dataset
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import load_generator
-from hpsearch.search import load_study_config, open_study, run_worker
+from hpsearch.search import load_study_config, open_study, read_trial, run_worker
 from hpsearch.training import resolve_device, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -148,10 +148,10 @@ def _noise(data_dir: Path, study: optuna.Study, seeds: int) -> dict[str, Any]:
     Two studies whose bests differ by less than this cannot be told apart by the measurement,
     so steps to the reference's best are also counted to within one standard deviation.
     """
-    best = study.best_trial
+    best = read_trial(study.best_trial)
     device = resolve_device("auto")
-    generator = load_generator(Path(best.user_attrs["run_dir"]) / CHECKPOINT_NAME, device)
-    cfg, objective = generator.config, str(best.user_attrs["objective"])
+    generator = load_generator(Path(best.run_dir or ".") / CHECKPOINT_NAME, device)
+    cfg, objective = generator.config, str(best.objective)
     dataset = load_dataset(cfg.data, data_dir)
     values = [Evaluator(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=s)), dataset, device,
                         data_dir / "cache")(generator.step, generator.generator)[objective]

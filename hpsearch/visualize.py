@@ -153,10 +153,24 @@ def _style_mixing_figure(gen: nn.Module, _z_dim: int, options: FigureOptions, pa
     save_style_mixing_figure(images, options.rows, options.cols, path)
 
 
-# The figures that look inside a generator, by name (`hpsearch visualize KIND`, the report).
-FIGURES: dict[str, Callable[[nn.Module, int, FigureOptions, Path], None]] = {
-    "attention": _attention_figure,
-    "style-mixing": _style_mixing_figure,
+@dataclass(frozen=True)
+class Figure:
+    """A figure that looks inside a generator.
+
+    Attributes:
+        draw: (generator, z_dim, options, path) → the figure written to path.
+        applies: whether a model config's generator has what the figure shows.
+    """
+
+    draw: Callable[[nn.Module, int, FigureOptions, Path], None]
+    applies: Callable[[Mapping[str, Any]], bool]
+
+
+# The figures, by name (`hpsearch visualize KIND`, the report's look inside the best generators).
+FIGURES: dict[str, Figure] = {
+    "attention": Figure(_attention_figure,
+                        lambda m: m.get("generator") != "stylegan2" and m.get("g_attention", "none") != "none"),
+    "style-mixing": Figure(_style_mixing_figure, lambda m: m.get("generator") == "stylegan2"),
 }
 
 
@@ -168,14 +182,12 @@ def draw_figure(kind: str, gen: nn.Module, z_dim: int, options: FigureOptions, p
     """
     if kind not in FIGURES:
         raise ConfigError(f"figure {kind!r}: unknown; choose from {sorted(FIGURES)}")
-    FIGURES[kind](gen, z_dim, options, path)
+    FIGURES[kind].draw(gen, z_dim, options, path)
 
 
 def figures_for(model: Mapping[str, Any]) -> list[str]:
-    """The figures a generator of this model config has: style mixing for stylegan2, attention where it attends."""
-    if model.get("generator") == "stylegan2":
-        return ["style-mixing"]
-    return ["attention"] if model.get("g_attention", "none") != "none" else []
+    """The figures a generator of this model config has (style mixing for stylegan2, attention where it attends)."""
+    return [name for name, figure in FIGURES.items() if figure.applies(model)]
 
 
 def _tile(image: torch.Tensor) -> Image.Image:

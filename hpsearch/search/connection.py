@@ -19,6 +19,7 @@ import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
 GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
+GRPC_LOST = ("UNAVAILABLE", "CANCELLED")  # status codes of a proxy that went away (see `is_disconnect`)
 
 # Connection errors that no retry will fix: the user must change the URL or the server's setup.
 PERMANENT_ERRORS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "could not translate host",
@@ -107,9 +108,14 @@ def call_with_deadline(func: Callable[[], Any], seconds: float, what: str) -> An
 
 
 def is_disconnect(exc: BaseException) -> bool:
-    """The database (or the storage proxy in front of it) went away, as opposed to a bad statement."""
+    """The database (or the storage proxy in front of it) went away, as opposed to a bad statement.
+
+    From the proxy, UNAVAILABLE means nobody answers; CANCELLED means the proxy shut down while
+    the call was in flight (hpsearch never cancels its own calls), which a restart does to
+    every call still running when its grace period ends.
+    """
     code = getattr(exc, "code", None)  # a grpc.RpcError from the storage proxy; grpcio is optional
-    if callable(code) and getattr(code(), "name", None) == "UNAVAILABLE":
+    if callable(code) and getattr(code(), "name", None) in GRPC_LOST:
         return True
     cause = exc.__cause__ if isinstance(exc, optuna.exceptions.StorageInternalError) else exc
     if isinstance(cause, sqlalchemy.exc.DBAPIError) and cause.connection_invalidated:

@@ -19,10 +19,10 @@ from hpsearch.search.backend import open_backend
 from hpsearch.search.optuna_private import CachedStorage
 from hpsearch.search.proxy_client import ProxyStorage
 from hpsearch.search.proxy_server import Coordinator, ProxyBackend, make_server
-from hpsearch.search.storage import CREATE_TOKEN
+from hpsearch.search.storage import CREATE_TOKEN, retry_on_disconnect
 from tests.search.helpers import free_port
 
-pytest.importorskip("grpc")
+grpc = pytest.importorskip("grpc")
 
 
 @contextmanager
@@ -66,32 +66,40 @@ def test_optunas_cached_storage_alone_loses_such_a_trial(tmp_path: Path) -> None
         _write_param_after_restart(tmp_path, CachedStorage)
 
 
-class _DiesAfterCommit(ProxyBackend):
-    """Commits the new trial, then hangs until the test has killed the server (the reply never leaves)."""
+def _dies_after_commit() -> type[ProxyBackend]:
+    """A proxy backend that commits a new trial, then hangs until the test has stopped the server."""
 
-    committed = threading.Event()
-    killed = threading.Event()
+    class DiesAfterCommit(ProxyBackend):
+        committed = threading.Event()
+        killed = threading.Event()
 
-    def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
-        trial_id = super().create_new_trial(study_id, template_trial)
-        type(self).committed.set()
-        type(self).killed.wait(30)
-        return trial_id
+        def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
+            trial_id = super().create_new_trial(study_id, template_trial)
+            self.committed.set()
+            self.killed.wait(30)  # the reply never leaves: the server is gone by then
+            return trial_id
+
+    return DiesAfterCommit
 
 
-def test_a_trial_committed_before_the_proxy_died_is_not_created_twice(tmp_path: Path,
+# How the proxy dies mid-call: at once, or stopped gracefully with the call still running when the grace
+# period ends, as `hpsearch storage-proxy` stops on SIGTERM. gRPC reports either as UNAVAILABLE or CANCELLED,
+# depending on timing; `test_a_call_cut_by_a_proxy_going_away_is_retried` covers both codes.
+@pytest.mark.parametrize("grace", [None, 0.3], ids=["killed", "grace-expired"])
+def test_a_trial_committed_before_the_proxy_died_is_not_created_twice(tmp_path: Path, grace: float | None,
                                                                      caplog: pytest.LogCaptureFixture) -> None:
     url, port = f"sqlite:///{tmp_path / 'study.db'}", free_port()
     result: dict[str, Any] = {}
     caplog.set_level(logging.WARNING)
-    with _proxy(url, port, _DiesAfterCommit) as (_, server):
+    backend = _dies_after_commit()
+    with _proxy(url, port, backend) as (_, server):
         client = _client(port)
         study_id = optuna.create_study(study_name="s", storage=client)._study_id
         call = threading.Thread(target=lambda: result.update(trial_id=client.create_new_trial(study_id)))
         call.start()
-        assert _DiesAfterCommit.committed.wait(30), "the proxy never reached the commit"
-        server.stop(None).wait()  # killed between the commit and the reply
-        _DiesAfterCommit.killed.set()
+        assert backend.committed.wait(30), "the proxy never reached the commit"  # type: ignore[attr-defined]
+        server.stop(grace).wait()  # gone between the commit and the reply
+        backend.killed.set()  # type: ignore[attr-defined]
     with _proxy(url, port):  # the proxy comes back; the client's retry finds the trial it made
         call.join(120)
         assert not call.is_alive()
@@ -110,3 +118,38 @@ def test_each_creation_through_the_proxy_makes_one_marked_trial(tmp_path: Path) 
         trials = study.get_trials()
     assert [t.params["x"] for t in trials][:1] == [0.25] and len(trials) == 3
     assert len({t.system_attrs.get(CREATE_TOKEN) for t in trials[1:]}) == 2  # enqueued trials are not re-created
+
+
+class _RpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+
+@pytest.mark.parametrize("code", ["UNAVAILABLE", "CANCELLED"])
+def test_a_call_cut_by_a_proxy_going_away_is_retried(code: str) -> None:
+    """CANCELLED is what a worker got in 1 of 9 proxy-restart runs: a call still in flight when the old proxy stopped."""
+    calls: list[int] = []
+
+    def cut_once() -> str:
+        calls.append(1)
+        if len(calls) == 1:
+            raise _RpcError(getattr(grpc.StatusCode, code))
+        return "done"
+
+    assert retry_on_disconnect(cut_once, "a proxy call", delays=(0.01,))() == "done" and len(calls) == 2
+
+
+@pytest.mark.parametrize("code", ["NOT_FOUND", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "UNKNOWN"])
+def test_other_proxy_answers_are_not_retried(code: str) -> None:
+    calls: list[int] = []
+
+    def refused() -> None:
+        calls.append(1)
+        raise _RpcError(getattr(grpc.StatusCode, code))
+
+    with pytest.raises(grpc.RpcError):
+        retry_on_disconnect(refused, "a proxy call", delays=(0.01,))()
+    assert len(calls) == 1

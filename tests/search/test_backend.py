@@ -1,0 +1,76 @@
+"""Storage URL → backend: the one place that decides by scheme, tested here for every scheme."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpsearch.errors import ConfigError
+from hpsearch.search import PrunerConfig, SamplerConfig, make_pruner, make_sampler, open_backend, scheme_of
+from hpsearch.search.claim import ClaimLock
+from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage
+from hpsearch.search.storage import ReconnectingRDBStorage
+from hpsearch.visualize import FigureOptions, draw_figure
+from tests.search.helpers import storage_proxy, write_study
+
+
+@pytest.mark.parametrize(("url", "scheme"), [
+    ("sqlite:///runs/x/study.db", "sqlite"), ("postgresql://u@h/db", "postgresql"),
+    ("postgresql+psycopg2://u:pw@h:5432/db", "postgresql"), ("grpc://10.0.0.5:13000", "grpc")])
+def test_scheme_of_every_supported_url(url: str, scheme: str) -> None:
+    assert scheme_of(url) == scheme
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("mysql://u:hunter2@h/db", "database 'mysql' is not supported"), ("not a url", "not a database URL"),
+    ("postgresql+asyncpg://u@h/db", "is not supported")])
+def test_unsupported_urls_are_refused_naming_what_is_allowed(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        scheme_of(url)
+    assert "grpc://HOST:PORT" in str(caught.value) and "hunter2" not in str(caught.value)
+
+
+def _check(backend: object, storage_type: type, lock_type: type, heartbeats: bool, study: str) -> None:
+    assert isinstance(backend.storage, storage_type)  # type: ignore[attr-defined]
+    assert backend.heartbeats is heartbeats  # type: ignore[attr-defined]
+    lock = backend.claim_lock(study).acquire()  # type: ignore[attr-defined]
+    assert isinstance(lock, lock_type)
+    lock.release()
+
+
+@pytest.mark.parametrize("heartbeat", [None, 5])
+def test_sqlite_backend(tmp_path: Path, heartbeat: int | None, study_name: str) -> None:
+    backend = open_backend(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_s=heartbeat, max_retry=1)
+    assert backend.scheme == "sqlite"
+    _check(backend, ReconnectingRDBStorage, ClaimLock, heartbeat is not None, study_name)
+    assert backend.storage.get_heartbeat_interval() == heartbeat  # type: ignore[attr-defined]
+
+
+def test_postgres_backend(postgres_url: str, study_name: str) -> None:
+    backend = open_backend(postgres_url, heartbeat_s=5, max_retry=1)
+    assert backend.scheme == "postgresql"
+    _check(backend, ReconnectingRDBStorage, ClaimLock, True, study_name)
+    assert open_backend(postgres_url).heartbeats is False  # readers: no heartbeats
+
+
+def test_proxy_backend(tmp_path: Path, study_name: str) -> None:
+    pytest.importorskip("grpc")
+    path = write_study(tmp_path, name=study_name, heartbeat_s=3)
+    with storage_proxy(path, tmp_path / "proxy.log") as url:
+        backend = open_backend(url, heartbeat_s=3, max_retry=1)
+        assert backend.scheme == "grpc"
+        _check(backend, ProxyStorage, ProxyClaimLock, True, study_name)
+        assert open_backend(url).heartbeats is False
+
+
+def test_registries_name_their_choices_on_a_miss(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"unknown sampler 'cmaes'; choose from \['gp', 'random', 'tpe'\]"):
+        make_sampler(SamplerConfig(name="cmaes"))  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"unknown pruner 'asha'; choose from \['extrapolate', 'hyperband', "):
+        make_pruner(PrunerConfig(name="asha"), 100, 10)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"figure 'saliency': unknown; choose from \['attention', 'style-mixing'\]"):
+        draw_figure("saliency", None, 8, FigureOptions(), tmp_path / "x.png")  # type: ignore[arg-type]
+    assert isinstance(make_sampler(SamplerConfig(name="tpe")), optuna.samplers.TPESampler)
+    assert isinstance(make_pruner(PrunerConfig(name="none"), 100, 10), optuna.pruners.NopPruner)
