@@ -30,6 +30,7 @@ def _drop_after_first_commit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage is supposed to be used with Study.optimize")
 @pytest.mark.parametrize("database", ["sqlite", "postgres"])
 def test_a_retried_creation_finds_the_committed_trial(tmp_path: Path, database: str, request: pytest.FixtureRequest,
                                                       study_name: str, caplog: pytest.LogCaptureFixture) -> None:
