@@ -10,7 +10,8 @@ import torch
 from hpsearch.errors import CheckpointError, reason
 from hpsearch.io import atomic_write
 
-CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_NAME = "checkpoint.pt"  # the last training state: what a run resumes from
+BEST_GENERATOR = "best_generator.pt"  # the sampling generator of a run's best evaluation (hpsearch.runner)
 FORMAT_VERSION = 1
 
 

@@ -85,7 +85,8 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_sample(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("checkpoint", type=Path,
+                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
     p.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
     p.add_argument("--out", type=Path, required=True, help="output .png (grid, one row per class) or .npz")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
@@ -119,7 +120,8 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("checkpoint", type=Path,
+                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
     p.add_argument("--samples", type=int, help="generated images (default: the run's metrics.samples)")
     p.add_argument("--features", choices=["domain", "inception"], help="FID features (default: the run's)")
     p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
@@ -217,13 +219,16 @@ def _add_export(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--trial", default="best", help="trial number or 'best' (default best)")
     p.add_argument("--out", type=Path, required=True, help="folder for config.yaml and checkpoint.pt")
+    p.add_argument("--last", action="store_true",
+                   help="export the last training checkpoint (to resume or fine-tune) instead of the generator of "
+                        "the trial's best evaluation, the one its value describes")
 
 
 def _run_export(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out", is_dir=True)
     loaded = load_study_config(args.study, args.storage)
     with _flag(f"--trial {args.trial}"):
-        path = export_trial(loaded, args.trial, args.out)
+        path = export_trial(loaded, args.trial, args.out, last=args.last)
     _logger.info("exported to %s (hpsearch sample %s --out samples.png)", args.out, path)
     return 0
 
@@ -253,7 +258,8 @@ def _add_visualize(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(FIGURES),
                    help="attention: maps of query positions (sagan, or g_attention set); "
                         "style-mixing: coarse styles by row, fine by column (stylegan2)")
-    p.add_argument("checkpoint", type=Path, help="a training checkpoint (checkpoint.pt)")
+    p.add_argument("checkpoint", type=Path,
+                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
     p.add_argument("--out", type=Path, required=True, help="output .png")
     p.add_argument("--classes", help="attention: comma-separated classes, one image each (default 0,1)")
     p.add_argument("--class", dest="label", type=int, default=0, help="style-mixing: the class (default 0)")

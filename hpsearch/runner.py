@@ -1,26 +1,40 @@
-"""One training run with its evaluations and sample grids: the same for `hpsearch train` and for a search's trial.
+"""One training run with its evaluations, sample grids and best generator: the same for `hpsearch train` and a trial.
 
 `training.train` is the loop; this wires what every run adds to it: the evaluator (FID,
 class FID, accuracy, MS-SSIM), a per-class sample grid at each evaluation
-(`train.grid_per_class` per class, also copied to `samples.png`), and the caller's own
-callbacks, which see the metrics in the record they are handed. It knows nothing of Optuna.
+(`train.grid_per_class` per class, also copied to `samples.png`), the generator of the best
+evaluation so far, and the caller's own callbacks, which see the metrics in the record they
+are handed. It knows nothing of Optuna.
+
+The best generator: GANs often get worse after their best step, so the value a run reports
+must be that of a generator it keeps. At each evaluation that improves the objective, the
+sampling generator (the EMA when on) is saved to `best_generator.pt` — the generator's
+weights, config and classes, not the optimizers — beside the last checkpoint, which stays
+the one to resume from. A resumed run starts from the value stored in that file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import logging
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 
+from hpsearch.checkpoint import BEST_GENERATOR, load_checkpoint, save_checkpoint
 from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset
+from hpsearch.errors import CheckpointError
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import save_class_grid
 from hpsearch.training import EvalCallback, train
 
+_logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
 
 
@@ -29,25 +43,79 @@ def grid_path(out: Path, step: int) -> Path:
     return out / "samples" / f"step_{step:07d}.png"
 
 
+@dataclass
+class Best:
+    """The best evaluation of a run so far: its objective, value and step (step 0: none yet)."""
+
+    objective: str
+    value: float = math.inf
+    step: int = 0
+
+
+class BestKeeper:
+    """Evaluation callback: saves the sampling generator whenever the objective improves (see the module docstring).
+
+    Args:
+        objective: the metric to minimize (`class_fid` or `fid`).
+        cfg, dataset: stored with the generator so that it can be rebuilt and checked alone.
+        out: the run folder.
+        resume: start from the best stored in `out` by an earlier attempt.
+    """
+
+    def __init__(self, objective: str, cfg: RunConfig, dataset: ImageDataset, out: Path, resume: bool) -> None:
+        self.path, self.cfg, self.dataset = out / BEST_GENERATOR, cfg, dataset
+        self.best = Best(objective)
+        if resume and self.path.is_file():
+            self.best = _stored_best(self.path, objective)
+
+    def __call__(self, step: int, generator: nn.Module, record: Mapping[str, Any]) -> None:
+        value = record.get(self.best.objective)
+        if not isinstance(value, float) or not math.isfinite(value) or value >= self.best.value:
+            return
+        save_checkpoint(self.path, {
+            "kind": "generator", "config": self.cfg.to_dict(), "class_names": self.dataset.class_names,
+            "image_shape": list(self.dataset.images.shape[1:]), "step": step, "generator": generator.state_dict(),
+            "ema": None, "sampling": "ema" if self.cfg.train.ema else "raw",
+            "objective": self.best.objective, "value": value})
+        self.best = Best(self.best.objective, value, step)
+
+
+def _stored_best(path: Path, objective: str) -> Best:
+    try:
+        payload = load_checkpoint(path)
+        value, step = float(payload["value"]), int(payload["step"])
+    except (CheckpointError, KeyError, TypeError, ValueError) as exc:
+        _logger.warning("%s: unreadable (%s); the best generator is chosen again from here on", path, exc)
+        return Best(objective)
+    return Best(objective, value, step) if payload.get("objective") == objective else Best(objective)
+
+
 def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch.device, cache_dir: Path, *,
-                 resume: bool = False, metrics: bool | None = None, on_eval: Sequence[EvalCallback] = (),
-                 on_grid: Callable[[int, Path], None] | None = None, stop: Callable[[], bool] | None = None,
-                 progress: bool = True) -> None:
-    """Train `cfg` into `out` (checkpoint, metrics log, grids), evaluating and drawing grids every `eval_every` steps.
+                 resume: bool = False, metrics: bool | None = None, objective: str = "class_fid",
+                 on_eval: Sequence[EvalCallback] = (), on_grid: Callable[[int, Path], None] | None = None,
+                 stop: Callable[[], bool] | None = None, progress: bool = True) -> Best:
+    """Train `cfg` into `out` (checkpoint, metrics log, grids, best generator), evaluating every `eval_every` steps.
 
     Args:
         cache_dir: shared cache of the domain classifier and the reference statistics.
         resume: continue from the checkpoint in `out`.
         metrics: evaluate (default: `cfg.metrics.enabled`); a search always does, its objective is a metric.
-        on_eval: called after the evaluator and the grid, with the metrics in the record; may raise to stop.
+        objective: the metric whose best evaluation's generator is kept.
+        on_eval: called after the evaluator, the grid and the best generator, with the metrics in the
+            record; may raise to stop.
         on_grid: called with each grid's step and path once it is written (a search uploads it).
         stop: polled between steps (a graceful stop checkpoints and raises TrainingInterrupted).
+
+    Returns:
+        the best evaluation (step 0 when nothing was evaluated); its generator is in `out/best_generator.pt`.
 
     Raises:
         TrainingDiverged, TrainingInterrupted, CheckpointError: from the loop.
     """
     callbacks: list[EvalCallback] = []
-    if cfg.metrics.enabled if metrics is None else metrics:
+    evaluate = cfg.metrics.enabled if metrics is None else metrics
+    keeper = BestKeeper(objective, cfg, dataset, out, resume)
+    if evaluate:
         callbacks.append(Evaluator(cfg, dataset, device, cache_dir))
 
     def write_grid(step: int, generator: nn.Module, _record: object) -> None:  # small; metrics use their own batch
@@ -58,5 +126,8 @@ def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch
         if on_grid is not None:
             on_grid(step, path)
 
-    train(cfg, dataset, out, device, resume=resume, on_eval=[*callbacks, write_grid, *on_eval], progress=progress,
-          stop=stop)
+    callbacks.append(write_grid)
+    if evaluate:
+        callbacks.append(keeper)
+    train(cfg, dataset, out, device, resume=resume, on_eval=[*callbacks, *on_eval], progress=progress, stop=stop)
+    return keeper.best

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hpsearch.checkpoint import load_checkpoint
+from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import RunConfig, from_dict
 from hpsearch.errors import CheckpointError, ConfigError, reason
 from hpsearch.images import save_grid, to_uint8
@@ -86,13 +86,33 @@ class LoadedGenerator:
     step: int
 
 
+def resolve_checkpoint(path: Path) -> Path:
+    """A checkpoint file as given, or in a run or export folder the generator its value describes:
+    `best_generator.pt` (the best evaluation's) when there is one, else `checkpoint.pt` (the last)."""
+    if not path.is_dir():
+        return path
+    for name in (BEST_GENERATOR, CHECKPOINT_NAME):
+        if (path / name).is_file():
+            return path / name
+    raise CheckpointError(f"{path}: a folder without {BEST_GENERATOR} or {CHECKPOINT_NAME}; give a checkpoint file, "
+                          "or a run or export folder")
+
+
 def load_generator(path: Path, device: torch.device, use_ema: bool = True) -> LoadedGenerator:
-    """Rebuild the generator of a training checkpoint (the EMA weights when there are some).
+    """Rebuild the generator of a checkpoint (the EMA weights when there are some).
+
+    Reads both a training checkpoint and a best-generator file (the sampling generator of a
+    run's best evaluation, alone); a folder stands for its best generator (`resolve_checkpoint`).
 
     Raises:
-        CheckpointError: unreadable checkpoint or a config it cannot be rebuilt from.
+        CheckpointError: unreadable checkpoint or a config it cannot be rebuilt from; the raw
+            generator asked of a best-generator file that holds only the EMA.
     """
+    path = resolve_checkpoint(path)
     payload = load_checkpoint(path)
+    if not use_ema and payload.get("kind") == "generator" and payload.get("sampling") == "ema":
+        raise CheckpointError(f"{path}: holds only the EMA generator of the run's best evaluation; the raw "
+                              f"generator is in the run's last checkpoint ({CHECKPOINT_NAME})")
     try:
         cfg = from_dict(payload["config"], f"{path}:config")
         names = [str(n) for n in payload["class_names"]]

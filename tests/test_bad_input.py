@@ -204,7 +204,7 @@ CASES: list[Case] = [
     Case("sample-checkpoint-missing", lambda ws: ["sample", str(ws.root / "no.pt"), "--out", str(ws.root / "x.png")],
          r"no.pt: checkpoint not found"),
     Case("sample-checkpoint-folder", lambda ws: ["sample", str(ws.root), "--out", str(ws.root / "x.png")],
-         r"not a file \(a checkpoint.pt is expected\)"),
+         r"a folder without best_generator.pt or checkpoint.pt"),
     Case("sample-checkpoint-zero-bytes", lambda ws: ["sample", ws.file("z.pt", b""), "--out", str(ws.root / "x.png")],
          r"z.pt: not a readable checkpoint \(.+\)"),
     Case("sample-checkpoint-truncated",

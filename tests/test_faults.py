@@ -270,8 +270,13 @@ def test_export_takes_a_readable_checkpoint_and_refuses_unfinished_trials(
     study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={**attrs, "run_dir": str(run)}))
     study.enqueue_trial({"z_dim": 12})
 
+    assert main(["export", str(loaded.path), "--trial", "0", "--last", "--out", str(tmp_path / "last")]) == 0
+    assert (tmp_path / "last" / "checkpoint.pt").read_bytes() == good.read_bytes()
     assert main(["export", str(loaded.path), "--trial", "0", "--out", str(tmp_path / "best")]) == 0
-    assert (tmp_path / "best" / "checkpoint.pt").read_bytes() == good.read_bytes()
+    assert (tmp_path / "best" / "checkpoint.pt").read_bytes() == (damaged / "best_generator.pt").read_bytes()
+    (damaged / "best_generator.pt").unlink()  # a trial stored before best generators: its last checkpoint
+    assert main(["export", str(loaded.path), "--trial", "0", "--out", str(tmp_path / "old")]) == 0
+    assert (tmp_path / "old" / "checkpoint.pt").read_bytes() == good.read_bytes()
     for number, state in ((1, "fail"), (2, "waiting")):
         capsys.readouterr()
         assert main(["export", str(loaded.path), "--trial", str(number), "--out", str(tmp_path / f"t{number}")]) == 2
@@ -279,7 +284,7 @@ def test_export_takes_a_readable_checkpoint_and_refuses_unfinished_trials(
         assert not (tmp_path / f"t{number}").exists()
     (tmp_path / "artifacts" / "0123abcd").write_bytes(b"")  # now neither copy is readable
     capsys.readouterr()
-    assert main(["export", str(loaded.path), "--trial", "0", "--out", str(tmp_path / "none")]) == 2
+    assert main(["export", str(loaded.path), "--trial", "0", "--last", "--out", str(tmp_path / "none")]) == 2
     assert "has no readable checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "none").exists()
 

@@ -16,7 +16,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from torch import nn
 
-from hpsearch.checkpoint import CHECKPOINT_NAME
+from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
 from hpsearch.runner import run_training
@@ -43,14 +43,15 @@ def trial_run_dir(runs_dir: Path, trial: optuna.Trial | optuna.trial.FrozenTrial
 
 
 class Objective:
-    """Trains one configuration per trial and returns its best objective value.
+    """Trains one configuration per trial and returns the value of the generator it keeps.
 
-    The value is the minimum over the trial's evaluations (GANs often get worse late);
-    each evaluation is reported for pruning, and stored in the trial record with its
-    metrics, a per-class sample grid (as an artifact) and the progress. A diverged trial is pruned with the
-    reason recorded, so the worker goes on. A stop request (`stop`) ends training with a
-    checkpoint and raises TrainingInterrupted, which fails the trial; the worker then
-    queues its retry, which resumes from that checkpoint.
+    The value is that of the trial's best evaluation, whose sampling generator is kept as an
+    artifact beside the last checkpoint (GANs often get worse late, so the last one is not
+    what the value describes). Each evaluation is reported for pruning and stored in the trial
+    record with its metrics, a per-class sample grid (as an artifact) and the progress. A
+    diverged trial is pruned with the reason recorded, so the worker goes on. A stop request
+    (`stop`) ends training with a checkpoint and raises TrainingInterrupted, which fails the
+    trial; the worker then queues its retry, which resumes from that checkpoint.
 
     Args:
         loaded: the study.
@@ -88,8 +89,9 @@ class Objective:
 
         start, storage_start = time.perf_counter(), storage_seconds()
         try:
-            run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
-                         on_eval=[reporter], on_grid=upload_grid, stop=self.stop, progress=False)
+            best = run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
+                                objective=loaded.cfg.objective, on_eval=[reporter], on_grid=upload_grid,
+                                stop=self.stop, progress=False)
         except TrainingDiverged as exc:
             record.failure(str(exc))
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
@@ -97,7 +99,9 @@ class Objective:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
         record.checkpoint(upload_artifact(artifact_store=self.store, file_path=str(run_dir / CHECKPOINT_NAME),
                                           study_or_trial=trial))
-        return reporter.best
+        record.best(upload_artifact(artifact_store=self.store, file_path=str(run_dir / BEST_GENERATOR),
+                                    study_or_trial=trial), best.step, best.value)
+        return best.value  # the value of the generator the trial keeps
 
 
 class _Reporter:
@@ -105,7 +109,6 @@ class _Reporter:
 
     def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str) -> None:
         self.trial, self.record, self.objective = trial, record, objective
-        self.best = math.inf
 
     def __call__(self, step: int, _generator: nn.Module, values: Mapping[str, Any]) -> None:
         value = values[self.objective]  # the evaluator ran first (see run_training)
@@ -113,7 +116,6 @@ class _Reporter:
         if not math.isfinite(value):
             self.record.failure(f"{self.objective} is {value} at step {step}")
             raise optuna.TrialPruned(f"{self.objective} is {value} at step {step}")
-        self.best = min(self.best, value)
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} ({self.objective} {value:.4g})")

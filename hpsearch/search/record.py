@@ -39,7 +39,9 @@ class TrialRecord:
         evals: one mapping per evaluation: step, metrics, losses, gradient norms.
         grids: evaluation step → artifact id of that step's sample grid.
         failure: why it failed or was pruned for a fault (diverged, invalid combination).
-        checkpoint_artifact: artifact id of its final checkpoint.
+        checkpoint_artifact: artifact id of its final checkpoint (for resuming).
+        best_artifact, best_step: artifact id and step of the generator of its best evaluation,
+            whose value is the trial's (record version 2 on).
         wall_s, storage_s: its wall time, and the part spent in storage calls.
         progress_step: the step of its latest evaluation.
         version: the record version it was written with.
@@ -60,6 +62,8 @@ class TrialRecord:
     grids: dict[int, str] = field(default_factory=dict)
     failure: str | None = None
     checkpoint_artifact: str | None = None
+    best_artifact: str | None = None
+    best_step: int | None = None
     wall_s: float | None = None
     storage_s: float | None = None
     progress_step: int = 0
@@ -120,6 +124,7 @@ def read_trial(trial: FrozenTrial) -> TrialRecord:
         grids={int(k): v for k, v in grids.items() if str(k).isdigit() and isinstance(v, str)}
         if isinstance(grids, dict) else {},
         failure=_str(attrs.get("failure")), checkpoint_artifact=_str(attrs.get("checkpoint_artifact")),
+        best_artifact=_str(attrs.get("best_artifact")), best_step=_int(attrs.get("best_step")),
         wall_s=_float(attrs.get("wall_s")), storage_s=_float(attrs.get("storage_s")),
         progress_step=_int(attrs.get("progress_step")) or 0, version=version)
 
@@ -166,6 +171,10 @@ class TrialWriter:
     def checkpoint(self, artifact_id: str) -> None:
         """The artifact id of the trial's final checkpoint."""
         self._set(checkpoint_artifact=artifact_id)
+
+    def best(self, artifact_id: str, step: int, value: float) -> None:
+        """The artifact id of the generator of the trial's best evaluation, its step and value."""
+        self._set(best_artifact=artifact_id, best_step=step, best_value=value)
 
     def _set(self, **attrs: Any) -> None:
         for key, value in attrs.items():

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint
+from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.io import atomic_write
@@ -48,13 +48,16 @@ def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
+def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False) -> Path:
     """Write the trial's config.yaml and checkpoint.pt into `out`; returns the checkpoint path.
 
-    Only a finished trial (complete, or pruned: its model when it was stopped) is exported;
-    a running, waiting or failed trial's checkpoint is a half-trained model that no reported
-    value describes. The checkpoint is read back before anything is written, and `out` is
-    created only when there is one to put in it.
+    By default the checkpoint is the generator of the trial's best evaluation, the one its
+    value describes; `last` exports the final training checkpoint instead (to resume or
+    fine-tune it). A trial stored before hpsearch kept best generators has only the last one,
+    which is exported with a warning. Only a finished trial (complete, or pruned) is
+    exported: a running, waiting or failed trial's checkpoint is a half-trained model that no
+    reported value describes. The checkpoint is read back before anything is written, and
+    `out` is created only when there is one to put in it.
 
     Args:
         which: a trial number, or "best".
@@ -69,9 +72,17 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path) -> Path:
     config = from_dict(trial.config, f"trial {trial.number} config")
     with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
         staged = Path(tmp) / CHECKPOINT_NAME
-        if not fetch_checkpoint(loaded, trial, staged):
+        if last:
+            kind = "last" if fetch_checkpoint(loaded, trial, staged) else None
+        else:
+            kind = fetch_generator(loaded, trial, staged)
+        if not kind:
             raise ConfigError(f"trial {trial.number} ({trial.state.name.lower()}) has no readable checkpoint in its "
                               "run folder or the artifact store")
+        if kind == "last" and not last:
+            _logger.warning("trial %d has no stored best generator (a study from before hpsearch kept them, or a "
+                            "pruned trial): exported its last checkpoint, whose quality may differ from the trial's "
+                            "value", trial.number)
         out.mkdir(parents=True, exist_ok=True)
         dump_config(config, out / "config.yaml")
         os.replace(staged, out / CHECKPOINT_NAME)
@@ -88,8 +99,23 @@ def fetch_checkpoint(loaded: LoadedStudy, trial: TrialRecord, dest: Path) -> boo
     """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
     readable one, else from the artifact store. False when neither has a readable one (e.g. a
     trial that failed early, or a damaged file); nothing is written then."""
-    artifact = _artifact_path(loaded.artifacts_dir, trial.checkpoint_artifact)
-    sources = [Path(trial.run_dir) / CHECKPOINT_NAME if trial.run_dir else None, artifact]
+    return _fetch_first(_sources(loaded, trial, CHECKPOINT_NAME, trial.checkpoint_artifact), dest)
+
+
+def fetch_generator(loaded: LoadedStudy, trial: TrialRecord, dest: Path) -> str | None:
+    """Copy the generator that the trial's value describes to `dest`: "best" (its best evaluation's),
+    or "last" (its final checkpoint, for trials stored without a best one); None when neither is readable."""
+    if _fetch_first(_sources(loaded, trial, BEST_GENERATOR, trial.best_artifact), dest):
+        return "best"
+    return "last" if fetch_checkpoint(loaded, trial, dest) else None
+
+
+def _sources(loaded: LoadedStudy, trial: TrialRecord, name: str, artifact: str | None) -> list[Path | None]:
+    """The run folder's copy (when this machine has it), then the artifact store's."""
+    return [Path(trial.run_dir) / name if trial.run_dir else None, _artifact_path(loaded.artifacts_dir, artifact)]
+
+
+def _fetch_first(sources: list[Path | None], dest: Path) -> bool:
     for source in sources:
         if source is not None and source.is_file() and _readable(source):
             _copy(source, dest)

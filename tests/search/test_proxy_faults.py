@@ -130,7 +130,7 @@ class _RpcError(grpc.RpcError):
 
 @pytest.mark.parametrize("code", ["UNAVAILABLE", "CANCELLED"])
 def test_a_call_cut_by_a_proxy_going_away_is_retried(code: str) -> None:
-    """CANCELLED is what a worker got in 1 of 9 proxy-restart runs: a call still in flight when the old proxy stopped."""
+    """CANCELLED is what a worker got in 1 of 9 proxy-restart runs: a call in flight when the old proxy stopped."""
     calls: list[int] = []
 
     def cut_once() -> str:

@@ -47,7 +47,7 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert t.value == min(t.intermediate_values.values())  # best over the evaluations
         attrs = t.user_attrs
         expected = {"config", "evals", "wall_s", "storage_s", "device", "seed", "run_dir", "grids",
-                    "checkpoint_artifact"}
+                    "checkpoint_artifact", "best_artifact", "best_step", "best_value", "record_version"}
         assert expected <= attrs.keys()
         assert attrs["config"]["model"]["g_cond"] == t.params["g_cond"]
         assert 0 < attrs["storage_s"] < attrs["wall_s"]
@@ -55,7 +55,9 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert all(EVAL_KEYS <= e.keys() for e in attrs["evals"])
         assert [e["class_fid"] for e in attrs["evals"]] == [t.intermediate_values[s] for s in (20, 40, 60)]
         metas = {m.artifact_id: m for m in get_all_artifact_meta(t, storage=study._storage)}  # noqa: SLF001
-        assert set(attrs["grids"].values()) | {attrs["checkpoint_artifact"]} == set(metas)
+        assert set(attrs["grids"].values()) | {attrs["checkpoint_artifact"], attrs["best_artifact"]} == set(metas)
+        # The value is that of the kept best generator: the evaluation with the lowest objective.
+        assert attrs["best_value"] == t.value and t.intermediate_values[attrs["best_step"]] == t.value
         assert all(metas[a].mimetype == "image/png" for a in attrs["grids"].values())
         assert all((tmp_path / "artifacts" / a).is_file() for a in metas)
         with Image.open(tmp_path / "artifacts" / attrs["grids"]["60"]) as grid:  # 10 classes × 3, 16 px, 1 px gaps
