@@ -28,6 +28,7 @@ from hpsearch.reports import build_report
 from hpsearch.runner import LATEST_GRID, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
+    artifacts_dir,
     export_trial,
     launch_workers,
     load_study_config,
@@ -338,7 +339,7 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     storage, artifacts = args.storage, args.artifacts
     if args.study is not None:
         loaded = load_study_config(args.study, args.storage)
-        storage, artifacts = loaded.storage_url, artifacts or loaded.artifacts_dir
+        storage, artifacts = loaded.storage_url, artifacts or artifacts_dir(loaded, open_study(loaded))
     serve_dashboard(storage, artifacts, args.host, args.port)
     return 0
 

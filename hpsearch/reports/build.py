@@ -21,7 +21,16 @@ from hpsearch.reports import figures
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, param_axes, trials_table
-from hpsearch.search import LoadedStudy, TrialRecord, fetch_artifact, is_artifact_id, mask_url, open_study, read_trials
+from hpsearch.search import (
+    LoadedStudy,
+    TrialRecord,
+    artifacts_dir,
+    fetch_artifact,
+    is_artifact_id,
+    mask_url,
+    open_study,
+    read_trials,
+)
 
 _logger = logging.getLogger(__name__)
 PLOTLY_JS = "plotly.min.js"
@@ -55,7 +64,7 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
         ConfigError: the study does not exist or has no finished trial yet.
     """
     study = open_study(loaded)
-    trials = read_trials(study)
+    trials, artifacts = read_trials(study), artifacts_dir(loaded, study)
     axes = param_axes(loaded.space, loaded.n_blocks)
     objective = loaded.cfg.objective
     table = trials_table(trials, axes, objective)
@@ -80,8 +89,8 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        grids = _download_grids(loaded, [t for t in trials if t.number in report.top.index], tmp, report.notes)
-        report.internals = generator_figures(loaded, trials, tmp, report.notes)
+        grids = _download_grids(artifacts, [t for t in trials if t.number in report.top.index], tmp, report.notes)
+        report.internals = generator_figures(artifacts, trials, tmp, report.notes)
         png = png and _write_png(report.figures["parallel"], tmp / "parallel_coordinates.png", report.notes)
         report.top.to_csv(tmp / "top_trials.csv")
         table.to_csv(tmp / "trials.csv")
@@ -112,21 +121,21 @@ def _nan_last(value: float) -> float:
     return math.inf if math.isnan(value) else value
 
 
-def _download_grids(loaded: LoadedStudy, trials: list[TrialRecord], out: Path, notes: list[str]) -> dict[int, str]:
+def _download_grids(artifacts: Path, trials: list[TrialRecord], out: Path, notes: list[str]) -> dict[int, str]:
     """Each trial's final sample grid, from the artifact store, into out/grids/."""
     found = {}
     for t in trials:
         artifact = t.latest_grid()
         if artifact is None:
-            notes.append(f"trial {t.number}: no sample grid in {loaded.artifacts_dir}")
+            notes.append(f"trial {t.number}: no sample grid in {artifacts}")
             continue
         if not is_artifact_id(artifact):
             notes.append(f"trial {t.number}: ignored a sample-grid reference that is not an artifact id")
             continue
         path = out / "grids" / f"trial_{t.number:05d}.png"
         path.parent.mkdir(exist_ok=True)
-        if not fetch_artifact(loaded.artifacts_dir, artifact, path):  # reported, not fatal
-            notes.append(f"trial {t.number}: sample grid {artifact} not in {loaded.artifacts_dir}")
+        if not fetch_artifact(artifacts, artifact, path):  # reported, not fatal
+            notes.append(f"trial {t.number}: sample grid {artifact} not in {artifacts}")
             continue
         found[t.number] = f"grids/{path.name}"
     return found

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from hpsearch.errors import HPSearchError
 from hpsearch.sampling import load_generator
-from hpsearch.search import LoadedStudy, TrialRecord, fetch_generator
+from hpsearch.search import TrialRecord, fetch_generator
 from hpsearch.visualize import FigureOptions, draw_figure, figures_for
 
 _logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ CAPTIONS = {
 }
 
 
-def generator_figures(loaded: LoadedStudy, trials: list[TrialRecord], out: Path,
+def generator_figures(artifacts: Path, trials: list[TrialRecord], out: Path,
                       notes: list[str]) -> list[tuple[str, str]]:
     """Draw the figures for the best completed trial of each family that has something to show.
 
@@ -38,7 +38,7 @@ def generator_figures(loaded: LoadedStudy, trials: list[TrialRecord], out: Path,
             continue
         with tempfile.TemporaryDirectory() as tmp:
             checkpoint = Path(tmp) / "checkpoint.pt"
-            if not fetch_generator(loaded, trial, checkpoint):
+            if not fetch_generator(artifacts, trial, checkpoint):
                 notes.append(f"{family} trial {trial.number}: no checkpoint here for its {' and '.join(kinds)} figure")
                 continue
             try:

@@ -35,13 +35,14 @@ from hpsearch.search.status import (
     is_artifact_id,
     study_summary,
 )
-from hpsearch.search.study import make_storage, open_study
+from hpsearch.search.study import artifacts_dir, make_storage, open_study
 from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
 
 __all__ = [
     "Backend", "ExtrapolatingPruner", "LoadedStudy", "PrunerConfig", "SamplerConfig", "SearchSpace", "StopConfig",
-    "StudyConfig", "TrialRecord", "export_trial", "fetch_artifact", "fetch_checkpoint", "fetch_generator", "finite",
-    "is_artifact_id", "launch_workers", "load_space", "load_study_config", "make_pruner", "make_sampler",
-    "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker", "read_trial",
-    "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env", "study_summary",
+    "StudyConfig", "TrialRecord", "artifacts_dir", "export_trial", "fetch_artifact", "fetch_checkpoint",
+    "fetch_generator", "finite", "is_artifact_id", "launch_workers", "load_space", "load_study_config", "make_pruner",
+    "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
+    "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
+    "study_summary",
 ]

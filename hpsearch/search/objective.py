@@ -80,7 +80,7 @@ class Objective:
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
         if not retry and run_dir.exists():
             shutil.rmtree(run_dir)  # left by an older study of the same name
-        record.start(cfg, str(run_dir), str(self.device), loaded.cfg.objective)
+        record.start(cfg, str(run_dir.resolve()), str(self.device), loaded.cfg.objective)  # found from anywhere
         reporter = _Reporter(trial, record, loaded.cfg.objective)
 
         def upload_grid(step: int, path: Path) -> None:

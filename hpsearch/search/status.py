@@ -19,7 +19,7 @@ from hpsearch.io import atomic_write
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.connection import mask_url
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
-from hpsearch.search.study import open_study
+from hpsearch.search.study import artifacts_dir, open_study
 
 _logger = logging.getLogger(__name__)
 _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
@@ -65,7 +65,8 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False)
     Raises:
         ConfigError: no such trial, not finished, or no readable checkpoint anywhere.
     """
-    trial = read_trial(_find(open_study(loaded), which))
+    study = open_study(loaded)
+    trial, artifacts = read_trial(_find(study, which)), artifacts_dir(loaded, study)
     if not trial.finished:
         raise ConfigError(f"trial {trial.number} is {trial.state.name.lower()}; only complete or pruned trials "
                           "can be exported")
@@ -73,9 +74,9 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False)
     with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
         staged = Path(tmp) / CHECKPOINT_NAME
         if last:
-            kind = "last" if fetch_checkpoint(loaded, trial, staged) else None
+            kind = "last" if fetch_checkpoint(artifacts, trial, staged) else None
         else:
-            kind = fetch_generator(loaded, trial, staged)
+            kind = fetch_generator(artifacts, trial, staged)
         if not kind:
             raise ConfigError(f"trial {trial.number} ({trial.state.name.lower()}) has no readable checkpoint in its "
                               "run folder or the artifact store")
@@ -95,24 +96,24 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def fetch_checkpoint(loaded: LoadedStudy, trial: TrialRecord, dest: Path) -> bool:
+def fetch_checkpoint(artifacts: Path, trial: TrialRecord, dest: Path) -> bool:
     """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
     readable one, else from the artifact store. False when neither has a readable one (e.g. a
     trial that failed early, or a damaged file); nothing is written then."""
-    return _fetch_first(_sources(loaded, trial, CHECKPOINT_NAME, trial.checkpoint_artifact), dest)
+    return _fetch_first(_sources(artifacts, trial, CHECKPOINT_NAME, trial.checkpoint_artifact), dest)
 
 
-def fetch_generator(loaded: LoadedStudy, trial: TrialRecord, dest: Path) -> str | None:
+def fetch_generator(artifacts: Path, trial: TrialRecord, dest: Path) -> str | None:
     """Copy the generator that the trial's value describes to `dest`: "best" (its best evaluation's),
     or "last" (its final checkpoint, for trials stored without a best one); None when neither is readable."""
-    if _fetch_first(_sources(loaded, trial, BEST_GENERATOR, trial.best_artifact), dest):
+    if _fetch_first(_sources(artifacts, trial, BEST_GENERATOR, trial.best_artifact), dest):
         return "best"
-    return "last" if fetch_checkpoint(loaded, trial, dest) else None
+    return "last" if fetch_checkpoint(artifacts, trial, dest) else None
 
 
-def _sources(loaded: LoadedStudy, trial: TrialRecord, name: str, artifact: str | None) -> list[Path | None]:
+def _sources(artifacts: Path, trial: TrialRecord, name: str, artifact: str | None) -> list[Path | None]:
     """The run folder's copy (when this machine has it), then the artifact store's."""
-    return [Path(trial.run_dir) / name if trial.run_dir else None, _artifact_path(loaded.artifacts_dir, artifact)]
+    return [Path(trial.run_dir) / name if trial.run_dir else None, _artifact_path(artifacts, artifact)]
 
 
 def _fetch_first(sources: list[Path | None], dest: Path) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 
 from hpsearch.errors import ConfigError
@@ -10,6 +12,8 @@ from hpsearch.search.config import LoadedStudy
 from hpsearch.search.connection import mask_url
 from hpsearch.search.pruners import make_pruner
 from hpsearch.search.samplers import make_sampler
+
+ARTIFACTS_KEY = "artifacts_dir"  # study attribute: the artifact folder's absolute path at creation
 
 
 def study_backend(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> Backend:
@@ -53,6 +57,8 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
             study.set_user_attr(key, value)
         for params in loaded.cfg.enqueue:
             study.enqueue_trial(params, skip_if_exists=True)
+    if create and ARTIFACTS_KEY not in study.user_attrs:
+        study.set_user_attr(ARTIFACTS_KEY, str(loaded.artifacts_dir.resolve()))
     else:
         changed = [k for k in expected if stored[k] != expected[k]]
         if changed:
@@ -60,3 +66,14 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
                               f"with a different {', '.join(changed)}; use a new study name to search a changed "
                               "space, objective or base config")
     return study
+
+
+def artifacts_dir(loaded: LoadedStudy, study: optuna.Study) -> Path:
+    """The study's artifact folder: as configured when it exists from here, else the absolute path recorded
+    when the study was created (a relative `artifacts` is relative to the folder the workers ran in, so a
+    report, export or dashboard run from elsewhere finds the grids and checkpoints all the same)."""
+    configured = loaded.artifacts_dir
+    stored = study.user_attrs.get(ARTIFACTS_KEY)
+    if configured.is_dir() or not isinstance(stored, str) or not Path(stored).is_dir():
+        return configured
+    return Path(stored)

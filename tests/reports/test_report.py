@@ -192,5 +192,5 @@ def test_stored_artifact_references_cannot_leave_the_store(tiny_study: Path, tmp
     tampered = open_study(loaded).best_trial
     assert tampered.user_attrs["checkpoint_artifact"] == hostile
     tampered.user_attrs["run_dir"] = str(tmp_path / "none")  # only the artifact reference is left
-    assert not fetch_checkpoint(loaded, read_trial(tampered), tmp_path / "out.pt")
+    assert not fetch_checkpoint(loaded.artifacts_dir, read_trial(tampered), tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()

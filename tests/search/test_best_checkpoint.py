@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from torch import nn
 import hpsearch.runner
 from hpsearch.cli import main
 from hpsearch.metrics import Evaluator
+from hpsearch.reports import build_report
 from hpsearch.sampling import load_generator
+from hpsearch.search import load_study_config
 from tests.search.helpers import GOOD, write_study
 
 CPU = ["--device", "cpu"]
@@ -70,3 +73,20 @@ def test_eval_of_the_exported_best_reproduces_the_trials_value_exactly(
     assert _eval(run, data_dir, capsys)["class_fid"] == trial.value  # a run folder means its best generator
     capsys.readouterr()
     assert main(["sample", str(tmp_path / "exported"), "--no-ema", "--out", str(tmp_path / "s.png"), *CPU]) == 0
+
+
+def test_report_and_export_find_the_artifacts_from_another_folder(
+        tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Relative `artifacts` and `runs_dir` are where the workers ran; readers elsewhere still find them."""
+    here, elsewhere = tmp_path / "here", tmp_path / "elsewhere"
+    here.mkdir(), elsewhere.mkdir()
+    path = write_study(tmp_path, enqueue=[GOOD], stop={"n_trials": 1}, artifacts="artifacts", runs_dir="trials")
+    monkeypatch.chdir(here)
+    assert main(["run", str(path), "--data-dir", str(data_dir), *CPU]) == 0
+    assert (here / "artifacts").is_dir()
+    monkeypatch.chdir(elsewhere)
+    shutil.rmtree(here / "trials")  # only the artifact store is left to export from
+    report = build_report(load_study_config(path), elsewhere / "report", png=False)
+    assert not [n for n in report.notes if "grid" in n] and (elsewhere / "report" / "grids").is_dir()
+    assert main(["export", str(path), "--out", str(elsewhere / "best")]) == 0
+    assert load_generator(elsewhere / "best", torch.device("cpu")).step > 0
