@@ -125,7 +125,7 @@ def _download_grids(artifacts: Path, trials: list[TrialRecord], out: Path, notes
     """Each trial's final sample grid, from the artifact store, into out/grids/."""
     found = {}
     for t in trials:
-        artifact = t.latest_grid()
+        artifact = t.best_grid()
         if artifact is None:
             notes.append(f"trial {t.number}: no sample grid in {artifacts}")
             continue
@@ -215,9 +215,12 @@ def _top_table(top: pd.DataFrame, params: list[str], grids: dict[int, str]) -> s
         image = f'<img src="{grids[number]}" alt="trial {number} samples">' if number in grids else "n/a"
         cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns)
         rows.append(f"<tr><td>{number}</td><td>{image}</td>{cells}</tr>")
+    # Fixed layout: the samples column gets a fifth of the page, the others share the rest and wrap.
+    cols = '<col class="num"><col class="samples">' + '<col>' * len(columns)
     return (f"<h2>Top {len(top)} trials</h2><p>Also in <a href=\"top_trials.csv\">top_trials.csv</a> "
             f"(all finished trials: <a href=\"trials.csv\">trials.csv</a>). Sample grids: one row per class, "
-            f"at the final evaluation.</p>\n<table class=\"top\"><tr>{head}</tr>{''.join(rows)}</table>")
+            f"at the evaluation whose generator the trial keeps (its best).</p>\n"
+            f"<table class=\"top\"><colgroup>{cols}</colgroup><tr>{head}</tr>{''.join(rows)}</table>")
 
 
 def _cell(value: object) -> str:
@@ -229,7 +232,9 @@ def _cell(value: object) -> str:
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
 table.header th { text-align: left; padding-right: 1em; vertical-align: top; }
-table.top { border-collapse: collapse; font-size: 0.85em; }
-table.top th, table.top td { border: 1px solid #ccc; padding: 3px 6px; }
-table.top img { image-rendering: pixelated; max-width: 220px; }
+table.top { border-collapse: collapse; font-size: 0.85em; width: 100%; table-layout: fixed; }
+table.top col.num { width: 3.5em; }
+table.top col.samples { width: 20%; }
+table.top th, table.top td { border: 1px solid #ccc; padding: 3px 6px; overflow-wrap: anywhere; }
+table.top img { image-rendering: pixelated; width: 100%; max-width: 220px; }
 """

@@ -101,6 +101,10 @@ class TrialRecord:
         """The artifact id of the sample grid of its last evaluation."""
         return self.grids[max(self.grids)] if self.grids else None
 
+    def best_grid(self) -> str | None:
+        """The sample grid of the evaluation whose generator the trial keeps (the last one's for older records)."""
+        return self.grids.get(self.best_step) if self.best_step in self.grids else self.latest_grid()
+
 
 def read_trial(trial: FrozenTrial) -> TrialRecord:
     """The record of a stored trial.

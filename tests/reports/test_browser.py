@@ -85,6 +85,9 @@ def test_report_renders_offline_without_errors(browser: Any, tiny_study: Path, t
     widths = browser.execute_script("return Array.from(document.querySelectorAll('table.top img')).map(i => "
                                     "i.naturalWidth)")
     assert len(widths) == len(report.top) and all(w > 0 for w in widths)
+    right, page = browser.execute_script("return [document.querySelector('table.top').getBoundingClientRect().right, "
+                                         "document.documentElement.clientWidth]")
+    assert right <= page, f"the top-trials table runs off the page: right edge {right} px, page {page} px"
     browser.save_screenshot(str(SHOTS / "report.png"))
     assert _errors(browser) == []
 
