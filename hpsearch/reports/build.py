@@ -77,7 +77,7 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     importance, why = figures.importances(study)
     if importance is not None:
         report.figures["importances"] = importance
-    else:
+    if why:
         report.notes.append(why)
     report.figures["history"] = figures.history(study, objective)
     report.figures["curves"] = figures.learning_curves(trials, objective, best)
@@ -220,6 +220,9 @@ def _top_table(top: pd.DataFrame, params: list[str], grids: dict[int, str]) -> s
     return (f"<h2>Top {len(top)} trials</h2><p>Also in <a href=\"top_trials.csv\">top_trials.csv</a> "
             f"(all finished trials: <a href=\"trials.csv\">trials.csv</a>). Sample grids: one row per class, "
             f"at the evaluation whose generator the trial keeps (its best).</p>\n"
+            f"<p class=\"caution\">This ranking rests on single runs: each trial trained once, with one seed, and "
+            f"was scored on one sample batch. A GAN's FID moves with both, so confirm the leaders with repeated "
+            f"runs before calling a difference between them a result.</p>\n"
             f"<table class=\"top\"><colgroup>{cols}</colgroup><tr>{head}</tr>{''.join(rows)}</table>")
 
 
@@ -231,6 +234,7 @@ def _cell(value: object) -> str:
 
 _CSS = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
+p.caution { background: #fff6e0; border-left: 4px solid #e0a000; padding: 0.4em 0.8em; }
 table.header th { text-align: left; padding-right: 1em; vertical-align: top; }
 table.top { border-collapse: collapse; font-size: 0.85em; width: 100%; table-layout: fixed; }
 table.top col.num { width: 3.5em; }

@@ -69,6 +69,11 @@ def test_importances_history_and_curves(built) -> None:
     (bars,) = report.figures["importances"].data
     assert set(bars.y) <= {"z_dim", "g_kernels_0", "g_kernels_1", "g_cond", "g_hidden_layer", "d_cond", "g_lr"}
     assert len(bars.y) >= 2
+    complete = sum(t.state == TrialState.COMPLETE for t in trials)
+    assert report.figures["importances"].layout.title.text.endswith(f"from {complete} completed trials")
+    assert any(f"rest on {complete} completed trials" in n and "at least 50" in n for n in report.notes)
+    page = (report.out / "index.html").read_text()
+    assert "rests on single runs" in page and f"rest on {complete} completed trials" in page
     history_points = sum(len(tr.y) for tr in report.figures["history"].data if tr.mode == "markers")
     assert history_points == sum(t.state == TrialState.COMPLETE for t in trials)
     curves = {tr.name: tr for tr in report.figures["curves"].data}
