@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -22,20 +23,25 @@ from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_writable
-from hpsearch.metrics import Evaluator
+from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.reports import build_report
 from hpsearch.runner import LATEST_GRID, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     artifacts_dir,
+    choose_sources,
+    companion_name,
     export_trial,
     launch_workers,
     load_study_config,
     mask_url,
+    open_companion,
     open_study,
     parse_gpus,
+    plan_runs,
     prepare_worker,
+    read_trials,
     run_worker,
     serve_storage_proxy,
     set_threads_from_env,
@@ -196,6 +202,8 @@ def _add_worker(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--confirm", action="store_true",
+                   help="run the study's confirmation runs (planned by `hpsearch confirm`) instead of search trials")
 
 
 def _run_worker(args: argparse.Namespace) -> int:
@@ -207,8 +215,54 @@ def _run_worker(args: argparse.Namespace) -> int:
         _check_count("--n-trials", args.n_trials, 10_000_000)
     # A worker stopped by a signal has handed its trial back: its job is done, so it exits 0
     # (a scheduler's restart policy must not count that as a failure).
-    run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=GracefulStop().install())
+    run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=GracefulStop().install(),
+               confirm=args.confirm)
     return 0
+
+
+def _add_confirm(p: argparse.ArgumentParser) -> None:
+    _add_study_args(p)
+    p.add_argument("--top", type=int, default=3, help="confirm the K best completed trials (default 3)")
+    p.add_argument("--per", action="append", default=[], metavar="PARAM",
+                   help="also the best completed trial for each value of this searched choice, e.g. g_cond "
+                        "(repeatable)")
+    p.add_argument("--seeds", type=int, default=3, help="runs per configuration, each with a fresh training seed "
+                                                        "(default 3)")
+    p.add_argument("--samples", type=int, help="generated images of each run's independent measurement "
+                                               "(default: the study's metrics.samples)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
+    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+
+
+def _run_confirm(args: argparse.Namespace) -> int:
+    loaded = load_study_config(args.study, args.storage)
+    _warn_password_in_argv(args.storage)
+    _check_count("--top", args.top, 1000)
+    _check_count("--seeds", args.seeds, 1000)
+    _check_count("--workers", args.workers, MAX_WORKERS)
+    _device(args.device)
+    samples = args.samples if args.samples is not None else loaded.base_config.metrics.samples
+    _check_count("--samples", samples, 1_000_000)
+    data_dir = _data_dir(args)
+    prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
+    search = open_study(loaded)
+    with _flag("--per"):
+        sources = choose_sources(read_trials(search), args.top, args.per)
+    with _flag("--samples"):
+        check_metrics(dataclasses.replace(loaded.base_config, metrics=dataclasses.replace(
+            loaded.base_config.metrics, samples=samples)), prepared[1])
+        planned = plan_runs(open_companion(loaded, create=True), sources, args.seeds, samples)
+    _logger.info("confirming %d configurations × %d seeds (%d runs planned in %s)", len(sources), args.seeds,
+                 planned, companion_name(loaded.cfg.study))
+    if args.workers == 1:
+        stop = GracefulStop().install()
+        run_worker(loaded, data_dir, args.device, stop=stop, prepared=prepared, confirm=True)
+        code = 128 + stop.signum if stop.signum else 0
+    else:
+        code = launch_workers(args.study, loaded.storage_url, args.workers, [], 1, None, args.data_dir, confirm=True)
+    print(study_summary(loaded))
+    return code
 
 
 def _run_status(args: argparse.Namespace) -> int:
@@ -415,6 +469,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
     "eval": ("evaluate a checkpoint's generator: FID, class FID, accuracy, MS-SSIM", _add_eval, _run_eval),
     "run": ("create or resume a study and run its workers", _add_run, _run_run),
     "worker": ("run one worker of a study (for launch scripts on other machines)", _add_worker, _run_worker),
+    "confirm": ("train the study's leading configurations again with fresh seeds and measure them independently",
+                _add_confirm, _run_confirm),
     "status": ("trials by state, the best trial and the running ones", _add_study_args, _run_status),
     "export": ("copy a trial's config and checkpoint out, ready for `hpsearch sample`", _add_export, _run_export),
     "describe": ("print the parameter counts of configs' generator and discriminator", _add_describe,

@@ -24,6 +24,7 @@ from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, Trainin
 from hpsearch.io import atomic_write, check_writable
 from hpsearch.metrics import check_metrics
 from hpsearch.search.config import LoadedStudy
+from hpsearch.search.confirm import ConfirmObjective, open_companion, planned_runs, source_records
 from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
@@ -41,7 +42,7 @@ def _done(study: optuna.Study, n_trials: int | None) -> bool:
 
 def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n_trials: int | None = None,
                timeout_s: float | None = None, stop: Callable[[], bool] | None = None,
-               prepared: tuple[torch.device, ImageDataset] | None = None) -> int:
+               prepared: tuple[torch.device, ImageDataset] | None = None, confirm: bool = False) -> int:
     """Run trials of the study in this process until it has `n_trials`, the time is up or `stop()`.
 
     Args:
@@ -49,6 +50,8 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
             fires mid-trial the trial is checkpointed, failed and queued again for a retry
             that resumes from the checkpoint.
         prepared: what `prepare_worker` returned, when the caller ran it already.
+        confirm: run the study's confirmation runs (`hpsearch.search.confirm`) until all planned ones
+            have run, instead of search trials.
 
     Returns:
         the number of trials this worker ran.
@@ -58,22 +61,29 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     """
     device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
     backend = study_backend(loaded)
-    study = open_study(loaded, create=True, backend=backend)
+    study = open_study(loaded, create=not confirm, backend=backend)
     heartbeat = backend.storage.get_heartbeat_interval() if backend.heartbeats else None  # type: ignore[attr-defined]
     _logger.info("worker on %s (%s; %s) with %s", mask_url(backend.url), backend.scheme,
                  f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", device)
     make_outputs(loaded)
     store = AtomicArtifactStore(str(loaded.artifacts_dir))
-    objective = Objective(loaded, dataset, device, data_dir / "cache", store)
+    objective: Objective | ConfirmObjective
+    if confirm:  # the companion study's runs, until every planned one has run
+        study, search = open_companion(loaded, backend), study
+        objective = ConfirmObjective(loaded, source_records(search), dataset, device, data_dir / "cache", store,
+                                     int(study.user_attrs.get("samples", loaded.base_config.metrics.samples)))
+        target: int | None = planned_runs(study)
+    else:
+        objective = Objective(loaded, dataset, device, data_dir / "cache", store)
+        target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
     objective.stop = stop
-    target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
     timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
     quiet_optuna()
     ran, start = 0, time.monotonic()
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
         # check the target, and create the next trial; the lock is released once the trial exists.
-        lock = backend.claim_lock(loaded.cfg.study).acquire()
+        lock = backend.claim_lock(study.study_name).acquire()
         try:
             optuna.storages.fail_stale_trials(study)
             if _done(study, target):
@@ -183,7 +193,7 @@ def _log_trial(study: optuna.Study, ran: int) -> None:
 
 
 def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str], per_gpu: int,
-                   n_trials: int | None, data_dir: Path | None) -> int:
+                   n_trials: int | None, data_dir: Path | None, confirm: bool = False) -> int:
     """Start worker processes (pinned to GPUs when given) and wait for them; returns the worst exit code.
 
     The workers run in their own session so that a terminal's Ctrl-C reaches only this
@@ -200,6 +210,7 @@ def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str]
                "--device", "cuda" if gpu is not None else "cpu"]
         cmd += ["--n-trials", str(n_trials)] if n_trials is not None else []
         cmd += ["--data-dir", str(data_dir)] if data_dir is not None else []
+        cmd += ["--confirm"] if confirm else []
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "HPSEARCH_THREADS": str(threads),
                "HPSEARCH_STORAGE": storage}
         if gpu is not None:
