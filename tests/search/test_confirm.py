@@ -74,3 +74,16 @@ def test_choose_sources_takes_the_top_then_the_best_of_each_choice() -> None:
     assert [t.number for t in choose_sources(trials, 1, [])] == [1]
     assert [t.number for t in choose_sources(trials, 1, ["g"])] == [1, 2]  # pruned trials are never confirmed
     assert [t.number for t in choose_sources(trials, 2, ["g", "d"])] == [1, 0, 2]
+
+
+@pytest.mark.slow
+def test_confirmation_runs_go_to_worker_processes_and_finish_exactly_the_plan(
+        tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_study(tmp_path, enqueue=[GOOD], stop={"n_trials": 1}, pruner={"name": "none"})
+    assert main(["run", str(path), "--data-dir", str(data_dir), *CPU]) == 0
+    assert main(["confirm", str(path), "--top", "1", "--seeds", "3", "--workers", "2", "--data-dir",
+                 str(data_dir)]) == 0
+    runs = optuna.load_study(study_name="tiny.confirm", storage=f"sqlite:///{tmp_path / 'study.db'}").get_trials()
+    assert sorted(r.params["seed_index"] for r in runs) == [0, 1, 2]  # two workers, three runs, none twice
+    assert all(r.state == TrialState.COMPLETE for r in runs)
+    assert "confirmed (3 of 3 runs complete" in capsys.readouterr().out
