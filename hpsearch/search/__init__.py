@@ -13,8 +13,9 @@ from here. Behind it, one concern per module (import graph, no cycles):
     study ← backend, samplers, pruners    opening or creating a study, with the changed-study guard
     record                                TrialRecord: the typed, versioned record of a trial
     objective ← record, runner            trial → config → training → reported value
-    worker ← objective, study             processes, GPUs, heartbeats, claims, hand-back
-    status ← record, study                `hpsearch status` and `export`
+    confirm ← objective, record, study    confirmation runs: a companion study, fresh seeds, independent measure
+    worker ← objective, confirm, study    processes, GPUs, heartbeats, claims, hand-back
+    status ← record, study, confirm       `hpsearch status` (with the confirmed ranking) and `export`
     proxy_server ← backend, study, claim  `hpsearch storage-proxy`
     optuna_private                        the private Optuna symbols used, checked by a test
 """
