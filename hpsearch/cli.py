@@ -162,9 +162,14 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
 def _add_run(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     p.add_argument("--gpus", help="comma-separated GPU ids; one worker per GPU (times --per-gpu)")
     p.add_argument("--per-gpu", type=int, default=1, help="workers per GPU (default 1)")
+    _add_local_workers(p)
+
+
+def _add_local_workers(p: argparse.ArgumentParser) -> None:
+    """Worker processes on this machine (`run`, `confirm`): how many, on which device, reading which data."""
+    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
     p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
 
@@ -230,9 +235,7 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
                                                         "(default 3)")
     p.add_argument("--samples", type=int, help="generated images of each run's independent measurement "
                                                "(default: the study's metrics.samples)")
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    _add_local_workers(p)
 
 
 def _run_confirm(args: argparse.Namespace) -> int:
