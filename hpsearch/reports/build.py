@@ -17,7 +17,7 @@ import plotly.offline
 from optuna.trial import TrialState
 
 from hpsearch.errors import ConfigError
-from hpsearch.reports import figures
+from hpsearch.reports import figures, findings
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, param_axes, trials_table
@@ -42,7 +42,8 @@ class Report:
 
     Attributes:
         out: the report folder (index.html inside).
-        figures: name → plotly figure, each a div of index.html with that id.
+        figures: name → plotly figure, each a div of index.html with that id ("findings": the
+            confirmed ranking's interval plot, when the study has confirmation runs).
         table: every finished trial (see `trials_table`); `top` is its first K completed rows.
         notes: what could not be shown and why (shown in the page too).
         internals: (caption, relative path) of the attention-map and style-mixing figures of
@@ -55,6 +56,7 @@ class Report:
     top: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     internals: list[tuple[str, str]] = field(default_factory=list)
+    findings: findings.Findings | None = None
 
 
 def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = True) -> Report:
@@ -73,6 +75,9 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     complete = table[table.state == "complete"].sort_values("objective")
     best = int(complete.index[0]) if len(complete) else None
     report = Report(out, {}, table, complete.head(top_k))
+    report.findings = findings.confirmed(loaded, study)
+    if report.findings is not None:
+        report.figures["findings"] = findings.interval_plot(report.findings)
     report.figures["parallel"] = parallel_coordinates(table, axes, objective, best)
     importance, why = figures.importances(study)
     if importance is not None:
@@ -89,7 +94,9 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
-        grids = _download_grids(artifacts, [t for t in trials if t.number in report.top.index], tmp, report.notes)
+        grids = _download_grids(artifacts, [t for t in trials if t.number in report.top.index
+                                            or (report.findings and t.number == report.findings.winner.number)],
+                                tmp, report.notes)
         report.internals = generator_figures(artifacts, trials, tmp, report.notes)
         png = png and _write_png(report.figures["parallel"], tmp / "parallel_coordinates.png", report.notes)
         report.top.to_csv(tmp / "top_trials.csv")
@@ -159,12 +166,15 @@ def _write_png(fig: go.Figure, path: Path, notes: list[str]) -> bool:
 def _page(loaded: LoadedStudy, trials: list[TrialRecord], report: Report, params: list[str],
           grids: dict[int, str], png: bool) -> str:
     sections = [_header(loaded, trials, params)]
+    plot = report.figures.get("findings")
+    winner = grids.get(report.findings.winner.number) if report.findings else None
+    sections.append(findings.section(report.findings, _div(plot, "findings") if plot else "", winner))
     titles = {"parallel": "Configurations (Figure 8)", "importances": "Parameter importances",
               "history": "Optimization history", "curves": "Learning curves",
               "monitoring": "Monitoring of the best and the worst trial (Figure 7)"}
     for name, fig in report.figures.items():
-        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=name, config={"displaylogo": False})
-        sections.append(f"<h2>{titles[name]}</h2>\n{div}")
+        if name != "findings":
+            sections.append(f"<h2>{titles[name]}</h2>\n{_div(fig, name)}")
     if png:
         sections.append('<p>Static image: <a href="parallel_coordinates.png">parallel_coordinates.png</a></p>')
     sections.append(_top_table(report.top, params, grids))
@@ -178,6 +188,10 @@ def _page(loaded: LoadedStudy, trials: list[TrialRecord], report: Report, params
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>\n'
             f'<script src="{PLOTLY_JS}"></script>\n<style>{_CSS}</style></head>\n<body><h1>{title}</h1>\n'
             + "\n".join(sections) + "\n</body></html>\n")
+
+
+def _div(fig: go.Figure, name: str) -> str:
+    return str(fig.to_html(full_html=False, include_plotlyjs=False, div_id=name, config={"displaylogo": False}))
 
 
 def _header(loaded: LoadedStudy, trials: list[TrialRecord], params: list[str]) -> str:

@@ -92,6 +92,32 @@ def test_report_renders_offline_without_errors(browser: Any, tiny_study: Path, t
     assert _errors(browser) == []
 
 
+def test_report_findings_render_with_their_interval_plot(browser: Any, tmp_path: Path) -> None:
+    from hpsearch.cli import main
+    from tests.search.helpers import GOOD, write_study
+
+    path = write_study(tmp_path, enqueue=[GOOD, {**GOOD, "d_cond": "acgan"}], stop={"n_trials": 2},
+                       pruner={"name": "none"})
+    data_dir = tmp_path.parent / "search-data"
+    assert main(["run", str(path), "--data-dir", str(data_dir), "--device", "cpu"]) == 0
+    assert main(["confirm", str(path), "--top", "2", "--seeds", "2", "--data-dir", str(data_dir),
+                 "--device", "cpu"]) == 0
+    report = build_report(load_study_config(path), tmp_path / "report", png=False)
+    browser.get((report.out / "index.html").as_uri())
+    _wait(browser, "return document.getElementById('findings') && document.getElementById('findings').data")
+    bars = browser.execute_script("""
+        const d = document.getElementById('findings');
+        return [d.data.map(t => t.x.length).reduce((a, b) => a + b, 0),
+                d.querySelectorAll('g.errorbar').length, d.getBoundingClientRect().top,
+                document.getElementById('parallel').getBoundingClientRect().top,
+                document.querySelector('img.winner').naturalWidth];""")
+    points, errorbars, findings_top, parallel_top, winner_width = bars
+    assert points == 2 and errorbars == 2 and findings_top < parallel_top and winner_width > 0, bars
+    assert "the lowest mean" in browser.find_element("tag name", "body").text
+    browser.save_screenshot(str(SHOTS / "report_findings.png"))
+    assert _errors(browser) == []
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -74,6 +74,7 @@ def test_importances_history_and_curves(built) -> None:
     assert any(f"rest on {complete} completed trials" in n and "at least 50" in n for n in report.notes)
     page = (report.out / "index.html").read_text()
     assert "rests on single runs" in page and f"rest on {complete} completed trials" in page
+    assert "No confirmation runs yet" in page and "findings" not in report.figures
     history_points = sum(len(tr.y) for tr in report.figures["history"].data if tr.mode == "markers")
     assert history_points == sum(t.state == TrialState.COMPLETE for t in trials)
     curves = {tr.name: tr for tr in report.figures["curves"].data}

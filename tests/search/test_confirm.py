@@ -10,6 +10,8 @@ import pytest
 from optuna.trial import TrialState
 
 from hpsearch.cli import main
+from hpsearch.reports import build_report
+from hpsearch.search import load_study_config
 from hpsearch.search.confirm import choose_sources, run_seeds
 from hpsearch.search.record import TrialRecord
 from tests.search.helpers import GOOD, write_study
@@ -52,6 +54,12 @@ def test_confirm_trains_fresh_seeds_measures_independently_and_resumes_without_d
     assert f"confirmed ({n} of {n} runs complete, measured on 200 independent samples each):" in out
     assert "(95% CI, 2 seeds)" in out and "the lowest mean" in out
     assert "effect of d_cond (confirmed runs grouped by its value):" in out and "d_cond=acgan: class_fid" in out
+    report = build_report(load_study_config(path), tmp_path / "report", png=False)  # opens with the findings
+    assert report.findings is not None and len(report.findings.ranking) == len(chosen)
+    assert sum(len(tr.x) for tr in report.figures["findings"].data) == len(chosen)
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert page.index("<h2>Findings</h2>") < page.index('id="parallel"') and report.findings.sentences()[0] in page
+    assert (tmp_path / "report" / "grids" / f"trial_{report.findings.winner.number:05d}.png").is_file()
 
     assert main(args) == 0  # a second confirm: every run exists already
     assert len(optuna.load_study(study_name="tiny.confirm", storage=storage).get_trials()) == n
