@@ -39,7 +39,6 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import platform
@@ -57,6 +56,7 @@ import yaml
 from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
+from hpsearch.config import replace_sections
 from hpsearch.data import load_dataset
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import load_generator
@@ -153,7 +153,7 @@ def _noise(data_dir: Path, study: optuna.Study, seeds: int) -> dict[str, Any]:
     generator = load_generator(Path(best.run_dir or ".") / CHECKPOINT_NAME, device)
     cfg, objective = generator.config, str(best.objective)
     dataset = load_dataset(cfg.data, data_dir)
-    values = [Evaluator(dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=s)), dataset, device,
+    values = [Evaluator(replace_sections(cfg, train={"seed": s}), dataset, device,
                         data_dir / "cache")(generator.step, generator.generator)[objective]
               for s in range(seeds)]
     mean = statistics.mean(values)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -17,7 +16,7 @@ import numpy as np
 import torch
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
-from hpsearch.config import MAX_SEED, from_dict, load_config
+from hpsearch.config import MAX_SEED, from_dict, load_config, replace_sections
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
@@ -253,8 +252,7 @@ def _run_confirm(args: argparse.Namespace) -> int:
     with _flag("--per"):
         sources = choose_sources(read_trials(search), args.top, args.per)
     with _flag("--samples"):
-        check_metrics(dataclasses.replace(loaded.base_config, metrics=dataclasses.replace(
-            loaded.base_config.metrics, samples=samples)), prepared[1])
+        check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])
         planned = plan_runs(open_companion(loaded, create=True), sources, args.seeds, samples)
     _logger.info("confirming %d configurations × %d seeds (%d runs planned in %s)", len(sources), args.seeds,
                  planned, companion_name(loaded.cfg.study))

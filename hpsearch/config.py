@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Union, get_args, get_origin
@@ -511,6 +512,13 @@ def _check_attention(cfg: RunConfig, source: str) -> None:
     if model.d_attention != "none" and model.d_attention not in d_allowed:
         raise ConfigError(f"{source}: model.d_attention: must be 'none' or one of {d_allowed} at image_size {size}; "
                           f"got {model.d_attention}")
+
+
+def replace_sections(cfg: RunConfig, **sections: Mapping[str, Any]) -> RunConfig:
+    """A copy of `cfg` with some fields of some sections changed, e.g. `train={"seed": 7}` (no re-validation:
+    for values the caller has checked, such as a seed or a sample count)."""
+    changed = {name: dataclasses.replace(getattr(cfg, name), **values) for name, values in sections.items()}
+    return dataclasses.replace(cfg, **changed)
 
 
 def dump_config(cfg: RunConfig, path: Path) -> None:

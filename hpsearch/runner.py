@@ -112,11 +112,9 @@ def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch
     Raises:
         TrainingDiverged, TrainingInterrupted, CheckpointError: from the loop.
     """
-    callbacks: list[EvalCallback] = []
     evaluate = cfg.metrics.enabled if metrics is None else metrics
-    keeper = BestKeeper(objective, cfg, dataset, out, resume)
-    if evaluate:
-        callbacks.append(Evaluator(cfg, dataset, device, cache_dir))
+    keeper = BestKeeper(objective, cfg, dataset, out, resume) if evaluate else None
+    callbacks: list[EvalCallback] = [Evaluator(cfg, dataset, device, cache_dir)] if evaluate else []
 
     def write_grid(step: int, generator: nn.Module, _record: object) -> None:  # small; metrics use their own batch
         path = grid_path(out, step)
@@ -126,8 +124,6 @@ def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch
         if on_grid is not None:
             on_grid(step, path)
 
-    callbacks.append(write_grid)
-    if evaluate:
-        callbacks.append(keeper)
+    callbacks += [write_grid, *([keeper] if keeper else [])]
     train(cfg, dataset, out, device, resume=resume, on_eval=[*callbacks, *on_eval], progress=progress, stop=stop)
-    return keeper.best
+    return keeper.best if keeper else Best(objective)

@@ -22,9 +22,11 @@ from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
 from hpsearch.reports.table import METRICS, param_axes, trials_table
 from hpsearch.search import (
+    Confirmation,
     LoadedStudy,
     TrialRecord,
     artifacts_dir,
+    confirmation,
     fetch_artifact,
     is_artifact_id,
     mask_url,
@@ -56,7 +58,7 @@ class Report:
     top: pd.DataFrame
     notes: list[str] = field(default_factory=list)
     internals: list[tuple[str, str]] = field(default_factory=list)
-    findings: findings.Findings | None = None
+    findings: Confirmation | None = None
 
 
 def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = True) -> Report:
@@ -75,7 +77,8 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     complete = table[table.state == "complete"].sort_values("objective")
     best = int(complete.index[0]) if len(complete) else None
     report = Report(out, {}, table, complete.head(top_k))
-    report.findings = findings.confirmed(loaded, study)
+    found = confirmation(loaded, study)
+    report.findings = found if found is not None and found.ranking else None
     if report.findings is not None:
         report.figures["findings"] = findings.interval_plot(report.findings)
     report.figures["parallel"] = parallel_coordinates(table, axes, objective, best)

@@ -4,85 +4,32 @@ from __future__ import annotations
 
 import html
 import math
-from dataclasses import dataclass, field
 
-import optuna
 import plotly.graph_objects as go
 
-from hpsearch.errors import ConfigError
 from hpsearch.findings import Ranked, sentence
-from hpsearch.search import (
-    LoadedStudy,
-    TrialRecord,
-    confirmed_effects,
-    confirmed_ranking,
-    describe,
-    open_companion,
-    planned_runs,
-    read_trials,
-)
+from hpsearch.search import Confirmation
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
 
-@dataclass
-class Findings:
-    """What the confirmation runs say.
-
-    Attributes:
-        ranking: configurations by mean confirmed value, each compared with the best.
-        effects: per searched choice, its values ranked the same way.
-        sources: configuration name → the search trial it retrains.
-        runs, planned: completed and planned confirmation runs; samples: images per measurement.
-    """
-
-    objective: str
-    ranking: list[Ranked]
-    effects: dict[str, list[Ranked]] = field(default_factory=dict)
-    sources: dict[str, TrialRecord] = field(default_factory=dict)
-    runs: int = 0
-    planned: int = 0
-    samples: int = 0
-
-    @property
-    def winner(self) -> TrialRecord:
-        return self.sources[self.ranking[0].name]
-
-    def sentences(self) -> list[str]:
-        return [sentence(r, self.ranking[0], self.objective) for r in self.ranking]
-
-    def colour_by(self) -> str | None:
-        """The searched choice that tells the ranked configurations apart (the first with two or more values)."""
-        params = [p for t in self.sources.values() for p, v in t.params.items() if isinstance(v, (str, bool))]
-        for param in dict.fromkeys(params):
-            if len({str(t.params.get(param)) for t in self.sources.values()}) >= 2:
-                return param
-        return None
+def colour_by(found: Confirmation) -> str | None:
+    """The searched choice that tells the ranked configurations apart (the first with two or more values)."""
+    sources = found.sources.values()
+    params = [p for t in sources for p, v in t.params.items() if isinstance(v, (str, bool))]
+    for param in dict.fromkeys(params):
+        if len({str(t.params.get(param)) for t in sources}) >= 2:
+            return param
+    return None
 
 
-def confirmed(loaded: LoadedStudy, study: optuna.Study) -> Findings | None:
-    """The findings of the study's confirmation runs; None when it has none completed."""
-    try:
-        companion = open_companion(loaded)
-    except ConfigError:
-        return None
-    ranking = confirmed_ranking(loaded, study, companion)
-    if not ranking:
-        return None
-    sources = {describe(t): t for t in read_trials(study)}
-    return Findings(loaded.cfg.objective, ranking, confirmed_effects(study, companion),
-                    {r.name: sources[r.name] for r in ranking},
-                    sum(t.state == optuna.trial.TrialState.COMPLETE for t in companion.get_trials(deepcopy=False)),
-                    planned_runs(companion), int(companion.user_attrs.get("samples", 0)))
-
-
-def interval_plot(findings: Findings) -> go.Figure:
+def interval_plot(found: Confirmation) -> go.Figure:
     """One point per configuration at its mean confirmed value, with its 95% interval; coloured by a searched choice."""
-    param = findings.colour_by()
+    param = colour_by(found)
     fig = go.Figure()
     groups: dict[str, list[Ranked]] = {}
-    for entry in findings.ranking:
-        key = f"{param}={findings.sources[entry.name].params.get(param)}" if param else "confirmed"
+    for entry in found.ranking:
+        key = f"{param}={found.sources[entry.name].params.get(param)}" if param else "confirmed"
         groups.setdefault(key, []).append(entry)
     for i, (key, entries) in enumerate(groups.items()):
         means = [e.summary.mean for e in entries]
@@ -92,9 +39,9 @@ def interval_plot(findings: Findings) -> go.Figure:
             error_x={"type": "data", "symmetric": False, "thickness": 2,
                      "array": [_half(e.summary.high - e.summary.mean) for e in entries],
                      "arrayminus": [_half(e.summary.mean - e.summary.low) for e in entries]}))
-    fig.update_layout(title=f"Confirmed {findings.objective}: mean and 95% CI over each configuration's runs "
+    fig.update_layout(title=f"Confirmed {found.objective}: mean and 95% CI over each configuration's runs "
                             "(lower is better)",
-                      xaxis_title=findings.objective, height=160 + 40 * len(findings.ranking),
+                      xaxis_title=found.objective, height=160 + 40 * len(found.ranking),
                       yaxis={"autorange": "reversed"}, margin={"l": 20})
     return fig
 
@@ -103,24 +50,24 @@ def _half(width: float) -> float:
     return width if math.isfinite(width) else 0.0  # one run: no interval to draw
 
 
-def section(findings: Findings | None, plot_div: str, winner_grid: str | None) -> str:
-    """The Findings section's HTML (the report opens with it)."""
-    if findings is None:
+def section(found: Confirmation | None, plot_div: str, winner_grid: str | None) -> str:
+    """The Findings section's HTML (the report opens with it); `found` has a ranking or is None."""
+    if found is None:
         return ("<h2>Findings</h2><p class=\"caution\">No confirmation runs yet: the ranking below rests on single "
                 "runs (one training seed, one evaluation batch per trial), and a GAN's FID moves with both. "
                 "<code>hpsearch confirm</code> trains the leaders again with fresh seeds and measures them "
                 "independently; this section then states the ranking with its uncertainty.</p>")
-    items = "".join(f"<li>{html.escape(s)}</li>" for s in findings.sentences())
+    items = "".join(f"<li>{html.escape(s)}</li>" for s in found.sentences())
     effects = "".join(
         f"<p>Effect of <b>{html.escape(param)}</b> (runs grouped by its value):</p><ul>"
-        + "".join(f"<li>{html.escape(sentence(v, values[0], findings.objective))}</li>" for v in values) + "</ul>"
-        for param, values in findings.effects.items())
-    winner = findings.winner
+        + "".join(f"<li>{html.escape(sentence(v, values[0], found.objective))}</li>" for v in values) + "</ul>"
+        for param, values in found.effects.items())
+    winner = found.winner
     grid = (f'<figure><img class="winner" src="{html.escape(winner_grid)}" alt="trial {winner.number} samples">'
             f"<figcaption>Samples of the confirmed winner's search trial {winner.number} (one row per class)"
             f"</figcaption></figure>" if winner_grid else "")
-    return (f"<h2>Findings</h2><p>Confirmed by {findings.runs} of {findings.planned} planned runs: each "
+    return (f"<h2>Findings</h2><p>Confirmed by {found.done} of {found.planned} planned runs: each "
             f"configuration retrained with fresh seeds, each run's kept generator measured once more on "
-            f"{findings.samples} images it was not chosen on. Intervals are 95% t intervals of the mean; two "
+            f"{found.samples} images it was not chosen on. Intervals are 95% t intervals of the mean; two "
             f"configurations whose interval of difference (Welch) contains 0 are not distinguishable.</p>"
             f"<ul>{items}</ul>{effects}{plot_div}{grid}")

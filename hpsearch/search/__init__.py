@@ -23,14 +23,12 @@ from here. Behind it, one concern per module (import graph, no cycles):
 from hpsearch.search.backend import Backend, open_backend, scheme_of
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
+    Confirmation,
     choose_sources,
     companion_name,
-    confirmed_effects,
-    confirmed_ranking,
-    describe,
+    confirmation,
     open_companion,
     plan_runs,
-    planned_runs,
 )
 from hpsearch.search.connection import mask_url
 from hpsearch.search.proxy_server import serve_storage_proxy
@@ -55,6 +53,6 @@ __all__ = [
     "fetch_generator", "finite", "is_artifact_id", "launch_workers", "load_space", "load_study_config", "make_pruner",
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
     "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
-    "study_summary", "choose_sources", "companion_name", "confirmed_effects", "confirmed_ranking", "describe",
-    "open_companion", "plan_runs", "planned_runs",
+    "study_summary", "Confirmation", "choose_sources", "companion_name", "confirmation", "open_companion",
+    "plan_runs",
 ]

@@ -13,29 +13,28 @@ resumes and never duplicates a run.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore, upload_artifact
+from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
-from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
-from hpsearch.config import MAX_SEED, RunConfig, from_dict
+from hpsearch.checkpoint import BEST_GENERATOR
+from hpsearch.config import MAX_SEED, RunConfig, from_dict, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError
-from hpsearch.findings import Ranked, effects, rank
+from hpsearch.findings import Ranked, effects, rank, sentence
 from hpsearch.metrics import Evaluator
 from hpsearch.runner import run_training
 from hpsearch.sampling import load_generator
 from hpsearch.search.backend import Backend
 from hpsearch.search.config import LoadedStudy
-from hpsearch.search.objective import trial_run_dir
+from hpsearch.search.objective import trial_run_dir, upload_run
 from hpsearch.search.record import TrialRecord, TrialWriter, read_trial, read_trials
 from hpsearch.search.storage import storage_seconds
 from hpsearch.search.study import make_storage
@@ -144,13 +143,11 @@ class ConfirmObjective:
         if source is None or source.config is None:  # not an enqueued run (a worker raced past the plan)
             raise ConfigError(f"confirmation run of trial {source_number}: no such completed trial in the search")
         train_seed, eval_seed = run_seeds(source.seed or 0, index)
-        cfg = _with(from_dict(source.config, f"trial {source_number} config"), train={"seed": train_seed})
+        cfg = replace_sections(from_dict(source.config, f"trial {source_number} config"), train={"seed": train_seed})
         objective, record = self.loaded.cfg.objective, TrialWriter(trial)
         run_dir, retry = trial_run_dir(self.loaded.runs_dir / "confirm", trial)
         record.start(cfg, str(run_dir.resolve()), str(self.device), objective)
-        for key, number in {"source": source_number, "seed_index": index, "train_seed": train_seed,
-                            "eval_seed": eval_seed, "samples": self.samples}.items():
-            trial.set_user_attr(key, number)
+        record.confirmation(source_number, index, train_seed, eval_seed, self.samples)
         start, storage_start = time.perf_counter(), storage_seconds()
         try:
             best = run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
@@ -159,49 +156,73 @@ class ConfirmObjective:
             confirmed = self._measure(cfg, run_dir / BEST_GENERATOR, eval_seed)[objective]
         finally:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)
-        record.checkpoint(upload_artifact(artifact_store=self.store, file_path=str(run_dir / CHECKPOINT_NAME),
-                                          study_or_trial=trial))
-        record.best(upload_artifact(artifact_store=self.store, file_path=str(run_dir / BEST_GENERATOR),
-                                    study_or_trial=trial), best.step, best.value)
-        trial.set_user_attr("selected_value", best.value)  # on the batch that chose the generator: biased low
+        upload_run(self.store, trial, record, run_dir, best)  # best_value: on the batch that chose it, biased low
         return float(confirmed)
 
     def _measure(self, cfg: RunConfig, path: Path, eval_seed: int) -> dict[str, float]:
         """The kept generator scored once on a batch of `samples` images drawn with the evaluation seed."""
         generator = load_generator(path, self.device)
-        measure = _with(cfg, train={"seed": eval_seed}, metrics={"samples": self.samples})
+        measure = replace_sections(cfg, train={"seed": eval_seed}, metrics={"samples": self.samples})
         return Evaluator(measure, self.dataset, self.device, self.cache_dir)(generator.step, generator.generator)
 
 
-def _with(cfg: RunConfig, **sections: Mapping[str, Any]) -> RunConfig:
-    changed = {name: dataclasses.replace(getattr(cfg, name), **values) for name, values in sections.items()}
-    return dataclasses.replace(cfg, **changed)
+@dataclass
+class Confirmation:
+    """What a study's confirmation runs say, read once for status and the report.
+
+    Attributes:
+        objective: the minimized metric.
+        ranking: configurations by their runs' mean confirmed value, each compared with the best
+            (empty while no run has completed).
+        effects: per searched choice with two or more confirmed values, its values ranked the same way.
+        sources: configuration name (`describe`) → the search trial it retrains.
+        done, planned: completed and planned runs; samples: images per independent measurement.
+    """
+
+    objective: str
+    ranking: list[Ranked]
+    effects: dict[str, list[Ranked]]
+    sources: dict[str, TrialRecord]
+    done: int
+    planned: int
+    samples: int
+
+    @property
+    def winner(self) -> TrialRecord:
+        """The search trial of the configuration with the lowest confirmed mean (needs a ranking)."""
+        return self.sources[self.ranking[0].name]
+
+    def sentences(self) -> list[str]:
+        """One finding per configuration, worded from the numbers."""
+        return [sentence(r, self.ranking[0], self.objective) for r in self.ranking]
 
 
-def confirmed_runs(search: optuna.Study, companion: optuna.Study) -> list[tuple[TrialRecord, float]]:
-    """Each completed confirmation run's source trial and confirmed value."""
-    sources = {t.number: t for t in read_trials(search)}
-    return [(sources[int(run.params["source"])], float(run.value))
-            for run in companion.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if run.value is not None and int(run.params["source"]) in sources]
+def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | None:
+    """The study's confirmation runs, ranked; None when it has none planned."""
+    try:
+        companion = open_companion(loaded)
+    except ConfigError:
+        return None
+    records = {t.number: t for t in read_trials(search)}
+    runs = companion.get_trials(deepcopy=False)
+    confirmed = [(records[int(r.params["source"])], float(r.value)) for r in runs
+                 if r.state == TrialState.COMPLETE and r.value is not None and int(r.params["source"]) in records]
+    by_config: dict[str, list[float]] = {}
+    for source, value in confirmed:
+        by_config.setdefault(describe(source), []).append(value)
+    return Confirmation(loaded.cfg.objective, rank(by_config) if by_config else [], _effects(confirmed),
+                        {describe(source): source for source, _ in confirmed},
+                        sum(r.state == TrialState.COMPLETE for r in runs), planned_runs(companion),
+                        int(companion.user_attrs.get("samples", 0)))
 
 
-def confirmed_ranking(loaded: LoadedStudy, search: optuna.Study, companion: optuna.Study) -> list[Ranked]:
-    """The confirmed configurations ranked by their runs' mean, each compared with the best (findings.rank)."""
-    values: dict[str, list[float]] = {}
-    for source, value in confirmed_runs(search, companion):
-        values.setdefault(describe(source), []).append(value)
-    return rank(values) if values else []
-
-
-def confirmed_effects(search: optuna.Study, companion: optuna.Study) -> dict[str, list[Ranked]]:
+def _effects(confirmed: list[tuple[TrialRecord, float]]) -> dict[str, list[Ranked]]:
     """Per searched choice with at least two confirmed values: each value's runs ranked (findings.effects)."""
-    runs = confirmed_runs(search, companion)
-    params = sorted({p for source, _ in runs for p, v in source.params.items() if isinstance(v, (str, bool))})
+    params = sorted({p for source, _ in confirmed for p, v in source.params.items() if isinstance(v, (str, bool))})
     result = {}
     for param in params:
         groups: dict[object, list[float]] = {}
-        for source, value in runs:
+        for source, value in confirmed:
             if param in source.params:
                 groups.setdefault(source.params[param], []).append(value)
         if len(groups) >= 2:

@@ -19,7 +19,7 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.runner import run_training
+from hpsearch.runner import Best, run_training
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
@@ -97,11 +97,17 @@ class Objective:
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
         finally:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
-        record.checkpoint(upload_artifact(artifact_store=self.store, file_path=str(run_dir / CHECKPOINT_NAME),
-                                          study_or_trial=trial))
-        record.best(upload_artifact(artifact_store=self.store, file_path=str(run_dir / BEST_GENERATOR),
-                                    study_or_trial=trial), best.step, best.value)
+        upload_run(self.store, trial, record, run_dir, best)
         return best.value  # the value of the generator the trial keeps
+
+
+def upload_run(store: FileSystemArtifactStore, trial: optuna.Trial, record: TrialWriter, run_dir: Path,
+               best: Best) -> None:
+    """Store a finished run's last checkpoint and its best generator as artifacts, in the trial record."""
+    record.checkpoint(upload_artifact(artifact_store=store, file_path=str(run_dir / CHECKPOINT_NAME),
+                                      study_or_trial=trial))
+    record.best(upload_artifact(artifact_store=store, file_path=str(run_dir / BEST_GENERATOR), study_or_trial=trial),
+                best.step, best.value)
 
 
 class _Reporter:

@@ -180,6 +180,10 @@ class TrialWriter:
         """The artifact id of the generator of the trial's best evaluation, its step and value."""
         self._set(best_artifact=artifact_id, best_step=step, best_value=value)
 
+    def confirmation(self, source: int, seed_index: int, train_seed: int, eval_seed: int, samples: int) -> None:
+        """What a confirmation run retrains (search trial `source`) and how it is measured."""
+        self._set(source=source, seed_index=seed_index, train_seed=train_seed, eval_seed=eval_seed, samples=samples)
+
     def _set(self, **attrs: Any) -> None:
         for key, value in attrs.items():
             self.trial.set_user_attr(key, value)

@@ -18,7 +18,7 @@ from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.findings import sentence
 from hpsearch.io import atomic_write
 from hpsearch.search.config import LoadedStudy
-from hpsearch.search.confirm import confirmed_effects, confirmed_ranking, open_companion, planned_runs
+from hpsearch.search.confirm import confirmation
 from hpsearch.search.connection import mask_url
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
 from hpsearch.search.study import artifacts_dir, open_study
@@ -48,22 +48,15 @@ def study_summary(loaded: LoadedStudy) -> str:
 
 def _confirmed(loaded: LoadedStudy, study: optuna.Study) -> list[str]:
     """The confirmed ranking, one finding per configuration; a reminder when there is none."""
-    try:
-        companion = open_companion(loaded)
-    except ConfigError:
+    found = confirmation(loaded, study)
+    if found is None:
         return ["ranking: single runs (one seed, one evaluation batch each); `hpsearch confirm` repeats the "
                 "leaders with fresh seeds"]
-    runs = companion.get_trials(deepcopy=False)
-    done = sum(t.state == TrialState.COMPLETE for t in runs)
-    ranked = confirmed_ranking(loaded, study, companion)
-    head = (f"confirmed ({done} of {planned_runs(companion)} runs complete, measured on "
-            f"{companion.user_attrs.get('samples')} independent samples each):")
-    if not ranked:
-        return [head]
-    lines = [head, *(f"  {sentence(r, ranked[0], loaded.cfg.objective)}" for r in ranked)]
-    for param, values in confirmed_effects(study, companion).items():
+    lines = [f"confirmed ({found.done} of {found.planned} runs complete, measured on {found.samples} independent "
+             "samples each):", *(f"  {s}" for s in found.sentences())]
+    for param, values in found.effects.items():
         lines += [f"effect of {param} (confirmed runs grouped by its value):",
-                  *(f"  {sentence(v, values[0], loaded.cfg.objective)}" for v in values)]
+                  *(f"  {sentence(v, values[0], found.objective)}" for v in values)]
     return lines
 
 
