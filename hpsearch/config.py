@@ -34,6 +34,7 @@ IMAGE_SIZES = (16, 32, 64)
 MAX_SLOPE = 0.3
 MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
 MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
+COLLAPSE_MARGIN = 0.2  # metrics.collapse_margin default; measured in benchmarks/collapse_margin.py
 
 
 def option(default: Any, **meta: Any) -> Any:
@@ -192,6 +193,9 @@ class MetricsConfig:
         real_samples: real images for the reference statistics (at most; all if fewer).
         msssim_pairs: random same-class pairs per class for MS-SSIM.
         classifier_steps: training steps of the domain classifier (batch 128, Adam).
+        collapse_margin: an evaluation is flagged `collapse` when its generated within-class
+            MS-SSIM exceeds the real images' by more than this (see benchmarks/README.md,
+            "collapse margin", for how it was measured).
     """
 
     enabled: bool = True
@@ -201,6 +205,7 @@ class MetricsConfig:
     real_samples: int = option(10_000, ge=2, le=10_000_000)
     msssim_pairs: int = option(50, ge=1, le=10_000)
     classifier_steps: int = option(1000, ge=1, le=MAX_STEPS)
+    collapse_margin: float = option(COLLAPSE_MARGIN, ge=0.0, le=1.0)
 
 
 @dataclass

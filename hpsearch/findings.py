@@ -123,3 +123,45 @@ def sentence(entry: Ranked, best: Ranked, objective: str) -> str:
 def effects(param: str, groups: Mapping[object, Sequence[float]]) -> list[Ranked]:
     """Each value of a searched choice (e.g. `g_cond`) ranked by its runs' mean, with its difference from the best."""
     return rank({f"{param}={value}": values for value, values in groups.items()})
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The objective's spread between evaluation batches of one generator, pooled over several generators.
+
+    Attributes:
+        sd: pooled SD (each generator's values about its own mean); low, high: its 95% interval (chi-square).
+        df: degrees of freedom (values minus generators); generators: how many were re-measured.
+        relative: sd / the mean of all values.
+    """
+
+    sd: float
+    low: float
+    high: float
+    df: int
+    generators: int
+    relative: float
+
+    @property
+    def gap(self) -> float:
+        """The smallest difference between two single measurements that evaluation noise alone explains
+        less than 5% of the time: 1.96 · √2 · sd (both sides of a gap carry the noise)."""
+        return float(stats.norm.ppf(0.5 + LEVEL / 2) * math.sqrt(2) * self.sd)
+
+    def describe(self, objective: str) -> str:
+        return (f"{objective} SD between evaluation batches {self.sd:.3g} [{self.low:.3g}, {self.high:.3g}] "
+                f"(95% CI; {self.relative:.1%} of the mean; {self.generators} generators, {self.df} df)")
+
+
+def pooled_noise(groups: Sequence[Sequence[float]]) -> Noise | None:
+    """The pooled within-generator SD of repeated measurements (None without a group of 2 or more finite values)."""
+    kept = [np.asarray([v for v in g if math.isfinite(v)], dtype=float) for g in groups]
+    kept = [g for g in kept if g.size >= 2]
+    if not kept:
+        return None
+    df = sum(g.size - 1 for g in kept)
+    sd = math.sqrt(sum(float(((g - g.mean()) ** 2).sum()) for g in kept) / df)
+    low = sd * math.sqrt(df / stats.chi2.ppf(0.5 + LEVEL / 2, df))
+    high = sd * math.sqrt(df / stats.chi2.ppf(0.5 - LEVEL / 2, df))
+    mean = float(np.concatenate(kept).mean())
+    return Noise(sd, float(low), float(high), df, len(kept), sd / mean if mean else math.nan)

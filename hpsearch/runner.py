@@ -11,6 +11,10 @@ must be that of a generator it keeps. At each evaluation that improves the objec
 sampling generator (the EMA when on) is saved to `best_generator.pt` — the generator's
 weights, config and classes, not the optimizers — beside the last checkpoint, which stays
 the one to resume from. A resumed run starts from the value stored in that file.
+
+`remeasure` scores a kept generator again on batches drawn with other seeds: the value
+that chose it is the minimum over evaluations, biased low by their noise, and the spread of
+the new scores is the objective's own noise.
 """
 
 from __future__ import annotations
@@ -26,16 +30,17 @@ import torch
 from torch import nn
 
 from hpsearch.checkpoint import BEST_GENERATOR, load_checkpoint, save_checkpoint
-from hpsearch.config import RunConfig
+from hpsearch.config import MAX_SEED, RunConfig, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator
-from hpsearch.sampling import save_class_grid
+from hpsearch.sampling import load_generator, save_class_grid
 from hpsearch.training import EvalCallback, train
 
 _logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
+NOISE_STRIDE = 7919  # evaluation seed i of a re-measurement: the run's seed + (i + 1) * this (mod MAX_SEED)
 
 
 def grid_path(out: Path, step: int) -> Path:
@@ -127,3 +132,21 @@ def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch
     callbacks += [write_grid, *([keeper] if keeper else [])]
     train(cfg, dataset, out, device, resume=resume, on_eval=[*callbacks, *on_eval], progress=progress, stop=stop)
     return keeper.best if keeper else Best(objective)
+
+
+def noise_seeds(seed: int, n: int) -> list[int]:
+    """The `n` evaluation seeds of a re-measurement of a run trained (and evaluated) with `seed`: all differ from it."""
+    return [(seed + (i + 1) * NOISE_STRIDE) % MAX_SEED for i in range(n)]
+
+
+def remeasure(cfg: RunConfig, dataset: ImageDataset, path: Path, device: torch.device, cache_dir: Path,
+              seeds: Sequence[int], samples: int | None = None) -> list[dict[str, Any]]:
+    """The generator stored at `path` scored once per evaluation seed (on `samples` images; default the config's).
+
+    Raises:
+        CheckpointError, ConfigError: the stored generator cannot be read or does not match the data.
+    """
+    generator = load_generator(path, device).generator
+    measuring = replace_sections(cfg, metrics={"samples": samples}) if samples else cfg
+    evaluator = Evaluator(measuring, dataset, device, cache_dir)
+    return [evaluator.measure(generator, seed) for seed in seeds]

@@ -1,9 +1,11 @@
-"""The evaluation callback: one generated batch → FID, class-averaged FID, accuracy, MS-SSIM."""
+"""The evaluation callback: one generated batch → FID, class-averaged FID, accuracy, MS-SSIM, collapse."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
+import math
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +17,7 @@ from torch import nn
 from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError
+from hpsearch.io import atomic_write_text
 from hpsearch.metrics.domain import LoadedClassifier, load_or_train
 from hpsearch.metrics.fid import FeatureFID, ReferenceStats, load_reference, save_reference
 from hpsearch.metrics.inception import INCEPTION_HOW, InceptionFeatures
@@ -23,6 +26,7 @@ from hpsearch.sampling import class_labels, generate
 
 _logger = logging.getLogger(__name__)
 _CHUNK = 500
+REAL_PAIRS = 500  # same-class pairs per class of the real MS-SSIM (computed once per dataset, cached)
 
 
 class Evaluator:
@@ -30,9 +34,12 @@ class Evaluator:
 
     Everything expensive happens once, at the first evaluation: the domain classifier is
     loaded (or trained once per dataset and cached) and the real reference statistics are
-    loaded (or computed once per dataset × extractor × sample count and cached). Each call
-    then generates `metrics.samples` images, split evenly over the classes, with a fixed
-    seed, and computes every metric from that one batch.
+    loaded (or computed once per dataset × extractor × sample count and cached), and so is
+    the real images' within-class MS-SSIM. Each call then generates `metrics.samples` images,
+    split evenly over the classes, with a fixed seed, and computes every metric from that one
+    batch. `collapse` is true when the generated within-class MS-SSIM exceeds the real one by
+    more than `metrics.collapse_margin`: the samples of a class are far more alike than the
+    class's real images (mode collapse), whatever the FID says.
 
     Args:
         cfg: the run config (its `metrics` section, seed and latent size).
@@ -49,6 +56,7 @@ class Evaluator:
         self.extractor: nn.Module | None = None
         self.fid: FeatureFID | None = None
         self.reference: ReferenceStats | None = None
+        self.real_msssim = math.nan
 
     def setup(self) -> None:
         """Load or build the classifier, the feature extractor and the reference statistics."""
@@ -64,12 +72,17 @@ class Evaluator:
             extractor_id = f"domain-{self.classifier.fingerprint}"
         self.fid = FeatureFID(int(self.extractor.num_features), self.device)
         self.reference = self._reference(extractor_id)
+        self.real_msssim = self._real_msssim()
 
     def __call__(self, step: int, generator: nn.Module, record: Mapping[str, Any] | None = None) -> dict[str, float]:
         """Evaluate `generator` (the training loop's evaluation callback)."""
+        return self.measure(generator, self.cfg.train.seed)
+
+    def measure(self, generator: nn.Module, seed: int) -> dict[str, float]:
+        """The metrics of `metrics.samples` images drawn with `seed`, and the time they took (`eval_s`)."""
         start = time.perf_counter()
         labels = class_labels(self.dataset.num_classes, self.per_class, self.device)
-        images = generate(generator, labels, self.cfg.model.z_dim, seed=self.cfg.train.seed)
+        images = generate(generator, labels, self.cfg.model.z_dim, seed=seed)
         result = self.evaluate(images, labels)
         result["eval_s"] = time.perf_counter() - start
         return result
@@ -83,11 +96,14 @@ class Evaluator:
                       for c in range(self.dataset.num_classes)]
         with torch.no_grad():
             predicted = torch.cat([self.classifier.model.logits(x).argmax(1) for x in images.split(_CHUNK)])
+        msssim = class_msssim(images, labels, self.cfg.metrics.msssim_pairs, seed=self.cfg.train.seed)
         return {
             "fid": self.fid.distance(self.reference.overall, features),
             "class_fid": sum(class_fids) / len(class_fids),
             "cond_acc": float((predicted == labels).float().mean()),
-            "msssim": class_msssim(images, labels, self.cfg.metrics.msssim_pairs, seed=self.cfg.train.seed),
+            "msssim": msssim,
+            "msssim_real": self.real_msssim,
+            "collapse": msssim > self.real_msssim + self.cfg.metrics.collapse_margin,
         }
 
     def _features(self, images: torch.Tensor) -> torch.Tensor:
@@ -109,6 +125,24 @@ class Evaluator:
         save_reference(path, stats)
         _logger.info("reference statistics of %d real images cached in %s", len(pick), path)
         return stats
+
+
+    def _real_msssim(self) -> float:
+        """The real images' within-class MS-SSIM (REAL_PAIRS pairs per class; cached per dataset)."""
+        pick = reference_pick(self.dataset, self.cfg.metrics.real_samples)
+        path = self.cache_dir / "reference" / f"{self.dataset.fingerprint()}-msssim-n{len(pick)}-p{REAL_PAIRS}.json"
+        if path.is_file():
+            try:
+                value = json.loads(path.read_text(encoding="utf-8"))["msssim"]
+                if isinstance(value, float) and 0.0 <= value <= 1.0:
+                    return value
+                raise ValueError(f"not an MS-SSIM: {value!r}")
+            except (OSError, ValueError, KeyError, TypeError) as exc:  # a cache: rebuild it
+                _logger.warning("real MS-SSIM %s unreadable (%s); computing it again", path, exc)
+        value = class_msssim(self.dataset.images[pick].to(self.device), self.dataset.labels[pick].to(self.device),
+                             REAL_PAIRS, seed=0)
+        atomic_write_text(path, json.dumps({"msssim": value, "pairs_per_class": REAL_PAIRS, "images": len(pick)}))
+        return value
 
 
 def reference_pick(dataset: ImageDataset, real_samples: int) -> torch.Tensor:

@@ -32,6 +32,7 @@ from hpsearch.search import (
     mask_url,
     open_study,
     read_trials,
+    single_runs,
 )
 
 _logger = logging.getLogger(__name__)
@@ -171,7 +172,8 @@ def _page(loaded: LoadedStudy, trials: list[TrialRecord], report: Report, params
     sections = [_header(loaded, trials, params)]
     plot = report.figures.get("findings")
     winner = grids.get(report.findings.winner.number) if report.findings else None
-    sections.append(findings.section(report.findings, _div(plot, "findings") if plot else "", winner))
+    singles = single_runs(trials, loaded.cfg.objective, top=len(report.top) or 5)
+    sections.append(findings.section(report.findings, singles, _div(plot, "findings") if plot else "", winner))
     titles = {"parallel": "Configurations (Figure 8)", "importances": "Parameter importances",
               "history": "Optimization history", "curves": "Learning curves",
               "monitoring": "Monitoring of the best and the worst trial (Figure 7)"}
@@ -225,12 +227,13 @@ def _header(loaded: LoadedStudy, trials: list[TrialRecord], params: list[str]) -
 def _top_table(top: pd.DataFrame, params: list[str], grids: dict[int, str]) -> str:
     if top.empty:
         return "<h2>Top trials</h2><p>No completed trial yet.</p>"
-    columns = ["objective", *params, *METRICS, "last_step", "wall_s"]
+    columns = ["objective", *params, *METRICS, "collapse", "last_step", "wall_s"]
     head = "".join(f"<th>{html.escape(c)}</th>" for c in ["trial", "samples", *columns])
     rows = []
     for number, row in top.iterrows():
         image = f'<img src="{grids[number]}" alt="trial {number} samples">' if number in grids else "n/a"
-        cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns)
+        cells = "".join(f"<td>{html.escape(_cell(row[c]) if c != 'collapse' else _flag(row[c]))}</td>"
+                        for c in columns)
         rows.append(f"<tr><td>{number}</td><td>{image}</td>{cells}</tr>")
     # Fixed layout: the samples column gets a fifth of the page, the others share the rest and wrap.
     cols = '<col class="num"><col class="samples">' + '<col>' * len(columns)
@@ -241,6 +244,10 @@ def _top_table(top: pd.DataFrame, params: list[str], grids: dict[int, str]) -> s
             f"was scored on one sample batch. A GAN's FID moves with both, so confirm the leaders with repeated "
             f"runs before calling a difference between them a result.</p>\n"
             f"<table class=\"top\"><colgroup>{cols}</colgroup><tr>{head}</tr>{''.join(rows)}</table>")
+
+
+def _flag(collapsed: object) -> str:
+    return "COLLAPSED" if bool(collapsed) else "no"
 
 
 def _cell(value: object) -> str:

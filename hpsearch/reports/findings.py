@@ -8,7 +8,7 @@ import math
 import plotly.graph_objects as go
 
 from hpsearch.findings import Ranked, sentence
-from hpsearch.search import Confirmation
+from hpsearch.search import Confirmation, SingleRuns
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 
@@ -50,22 +50,31 @@ def _half(width: float) -> float:
     return width if math.isfinite(width) else 0.0  # one run: no interval to draw
 
 
-def section(found: Confirmation | None, plot_div: str, winner_grid: str | None) -> str:
-    """The Findings section's HTML (the report opens with it); `found` has a ranking or is None."""
+def section(found: Confirmation | None, singles: SingleRuns, plot_div: str, winner_grid: str | None) -> str:
+    """The Findings section's HTML (the report opens with it); `found` has a ranking or is None.
+
+    Without confirmation runs it states the single-run ranking of the top trials beside the
+    objective's measured evaluation noise (`singles`).
+    """
     if found is None:
+        items = "".join(f"<li>{html.escape(s)}</li>" for s in singles.sentences())
         return ("<h2>Findings</h2><p class=\"caution\">No confirmation runs yet: the ranking below rests on single "
                 "runs (one training seed, one evaluation batch per trial), and a GAN's FID moves with both. "
                 "<code>hpsearch confirm</code> trains the leaders again with fresh seeds and measures them "
-                "independently; this section then states the ranking with its uncertainty.</p>")
+                "independently; this section then states the ranking with its uncertainty.</p>"
+                + (f"<p>The top trials beside the objective's own noise, measured by scoring each one's kept "
+                   f"generator again on other evaluation batches:</p><ul class=\"singles\">{items}</ul>"
+                   if items else ""))
     items = "".join(f"<li>{html.escape(s)}</li>" for s in found.sentences())
     effects = "".join(
         f"<p>Effect of <b>{html.escape(param)}</b> (runs grouped by its value):</p><ul>"
         + "".join(f"<li>{html.escape(sentence(v, values[0], found.objective))}</li>" for v in values) + "</ul>"
         for param, values in found.effects.items())
     winner = found.winner
+    flag = html.escape(found.collapse_note(found.ranking[0].name))
     grid = (f'<figure><img class="winner" src="{html.escape(winner_grid)}" alt="trial {winner.number} samples">'
-            f"<figcaption>Samples of the confirmed winner's search trial {winner.number} (one row per class)"
-            f"</figcaption></figure>" if winner_grid else "")
+            f"<figcaption>Samples of the configuration with the lowest confirmed mean, search trial "
+            f"{winner.number} (one row per class){flag}</figcaption></figure>" if winner_grid else "")
     return (f"<h2>Findings</h2><p>Confirmed by {found.done} of {found.planned} planned runs: each "
             f"configuration retrained with fresh seeds, each run's kept generator measured once more on "
             f"{found.samples} images it was not chosen on. Intervals are 95% t intervals of the mean; two "

@@ -44,18 +44,19 @@ def trials_table(trials: list[TrialRecord], axes: list[ParamAxis], objective: st
     """One row per finished (complete or pruned) trial, indexed by trial number.
 
     Columns: `state`, `objective`, one per parameter (None where the trial lacks it), the
-    metrics at the trial's best evaluation, `last_step` (how far it trained) and `wall_s`.
+    metrics at the evaluation whose generator the trial keeps, `collapse` (that evaluation was
+    flagged collapsed), `last_step` (how far it trained) and `wall_s`.
     """
     rows = []
     for t in trials:
         if not t.finished:
             continue
-        metrics = t.best_eval(objective)
+        metrics = t.kept_eval(objective)
         rows.append({"trial": t.number, "state": t.state.name.lower(), "objective": t.objective_value,
                      **{a.name: t.params.get(a.name) for a in axes},
-                     **{m: metrics.get(m, math.nan) for m in METRICS},
+                     **{m: metrics.get(m, math.nan) for m in METRICS}, "collapse": t.kept_collapsed(objective),
                      "last_step": t.last_step, "wall_s": math.nan if t.wall_s is None else t.wall_s})
-    columns = ["trial", "state", "objective", *(a.name for a in axes), *METRICS, "last_step", "wall_s"]
+    columns = ["trial", "state", "objective", *(a.name for a in axes), *METRICS, "collapse", "last_step", "wall_s"]
     return pd.DataFrame(rows, columns=columns).set_index("trial")
 
 

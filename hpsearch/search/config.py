@@ -72,6 +72,12 @@ class StudyConfig:
         heartbeat_s: worker heartbeat; a trial silent for 2× this is failed and retried.
         max_retry: retries of a trial whose worker died.
         enqueue: parameter sets to try first, e.g. the paper's best configuration.
+        collapse: what an evaluation flagged `collapse` (generated within-class MS-SSIM above the
+            real data's by `metrics.collapse_margin`) does to its trial: `flag` records it (status,
+            report, dashboard and findings show it), `prune` also prunes the trial.
+        noise_seeds: each completed trial's kept generator is scored again on this many
+            evaluation batches drawn with other seeds: the objective's own noise, which the
+            report sets beside the gaps between the top trials (0: not measured).
     """
 
     study: str = ""
@@ -87,6 +93,8 @@ class StudyConfig:
     heartbeat_s: int = option(30, ge=1, le=86_400)
     max_retry: int = option(2, ge=0, le=1000)
     enqueue: list[dict[str, Any]] = field(default_factory=list)
+    collapse: Literal["flag", "prune"] = "flag"
+    noise_seeds: int = option(3, ge=0, le=100)
 
 
 @dataclass

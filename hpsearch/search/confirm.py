@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import optuna
@@ -25,13 +25,11 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from hpsearch.checkpoint import BEST_GENERATOR
-from hpsearch.config import MAX_SEED, RunConfig, from_dict, replace_sections
+from hpsearch.config import MAX_SEED, from_dict, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError
 from hpsearch.findings import Ranked, effects, rank, sentence
-from hpsearch.metrics import Evaluator
-from hpsearch.runner import run_training
-from hpsearch.sampling import load_generator
+from hpsearch.runner import remeasure, run_training
 from hpsearch.search.backend import Backend
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.objective import trial_run_dir, upload_run
@@ -153,17 +151,13 @@ class ConfirmObjective:
             best = run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
                                 objective=objective, on_eval=[lambda step, _g, values: record.evaluation(step, values)],
                                 stop=self.stop, progress=False)
-            confirmed = self._measure(cfg, run_dir / BEST_GENERATOR, eval_seed)[objective]
+            [measured] = remeasure(cfg, self.dataset, run_dir / BEST_GENERATOR, self.device, self.cache_dir,
+                                   [eval_seed], self.samples)
+            record.measurement(measured)
         finally:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)
         upload_run(self.store, trial, record, run_dir, best)  # best_value: on the batch that chose it, biased low
-        return float(confirmed)
-
-    def _measure(self, cfg: RunConfig, path: Path, eval_seed: int) -> dict[str, float]:
-        """The kept generator scored once on a batch of `samples` images drawn with the evaluation seed."""
-        generator = load_generator(path, self.device)
-        measure = replace_sections(cfg, train={"seed": eval_seed}, metrics={"samples": self.samples})
-        return Evaluator(measure, self.dataset, self.device, self.cache_dir)(generator.step, generator.generator)
+        return float(measured[objective])
 
 
 @dataclass
@@ -177,6 +171,8 @@ class Confirmation:
         effects: per searched choice with two or more confirmed values, its values ranked the same way.
         sources: configuration name (`describe`) → the search trial it retrains.
         done, planned: completed and planned runs; samples: images per independent measurement.
+        collapsed: configuration name → how many of its runs' independent measurements were
+            flagged `collapse` (absent: none).
     """
 
     objective: str
@@ -186,6 +182,7 @@ class Confirmation:
     done: int
     planned: int
     samples: int
+    collapsed: dict[str, int] = field(default_factory=dict)
 
     @property
     def winner(self) -> TrialRecord:
@@ -194,7 +191,16 @@ class Confirmation:
 
     def sentences(self) -> list[str]:
         """One finding per configuration, worded from the numbers."""
-        return [sentence(r, self.ranking[0], self.objective) for r in self.ranking]
+        return [sentence(r, self.ranking[0], self.objective) + self.collapse_note(r.name) for r in self.ranking]
+
+    def collapse_note(self, name: str) -> str:
+        """" — COLLAPSED in k of n runs" for a configuration whose generators collapsed; else empty."""
+        k = self.collapsed.get(name, 0)
+        if not k:
+            return ""
+        n = next(r.summary.n for r in self.ranking if r.name == name)
+        return (f" — COLLAPSED in {k} of {n} runs (within-class MS-SSIM above the real images' by more than the "
+                "margin): not a usable winner whatever its value")
 
 
 def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | None:
@@ -205,15 +211,19 @@ def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | No
         return None
     records = {t.number: t for t in read_trials(search)}
     runs = companion.get_trials(deepcopy=False)
-    confirmed = [(records[int(r.params["source"])], float(r.value)) for r in runs
-                 if r.state == TrialState.COMPLETE and r.value is not None and int(r.params["source"]) in records]
+    complete = [read_trial(r) for r in runs if r.state == TrialState.COMPLETE and r.value is not None
+                and int(r.params["source"]) in records]
+    confirmed = [(records[int(r.params["source"])], r.objective_value) for r in complete]
     by_config: dict[str, list[float]] = {}
-    for source, value in confirmed:
+    collapsed: dict[str, int] = {}
+    for run, (source, value) in zip(complete, confirmed, strict=True):
         by_config.setdefault(describe(source), []).append(value)
+        if (run.measured or {}).get("collapse") is True:
+            collapsed[describe(source)] = collapsed.get(describe(source), 0) + 1
     return Confirmation(loaded.cfg.objective, rank(by_config) if by_config else [], _effects(confirmed),
                         {describe(source): source for source, _ in confirmed},
                         sum(r.state == TrialState.COMPLETE for r in runs), planned_runs(companion),
-                        int(companion.user_attrs.get("samples", 0)))
+                        int(companion.user_attrs.get("samples", 0)), collapsed)
 
 
 def _effects(confirmed: list[tuple[TrialRecord, float]]) -> dict[str, list[Ranked]]:

@@ -19,7 +19,7 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.runner import Best, run_training
+from hpsearch.runner import Best, noise_seeds, remeasure, run_training
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
@@ -81,7 +81,8 @@ class Objective:
         if not retry and run_dir.exists():
             shutil.rmtree(run_dir)  # left by an older study of the same name
         record.start(cfg, str(run_dir.resolve()), str(self.device), loaded.cfg.objective)  # found from anywhere
-        reporter = _Reporter(trial, record, loaded.cfg.objective)
+        reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune",
+                             cfg.metrics.collapse_margin)
 
         def upload_grid(step: int, path: Path) -> None:
             record.grid(step, upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial,
@@ -92,6 +93,10 @@ class Objective:
             best = run_training(cfg, self.dataset, run_dir, self.device, self.cache_dir, resume=retry, metrics=True,
                                 objective=loaded.cfg.objective, on_eval=[reporter], on_grid=upload_grid,
                                 stop=self.stop, progress=False)
+            if best.step and loaded.cfg.noise_seeds:  # the objective's own noise, on the generator it keeps
+                values = remeasure(cfg, self.dataset, run_dir / BEST_GENERATOR, self.device, self.cache_dir,
+                                   noise_seeds(cfg.train.seed, loaded.cfg.noise_seeds))
+                record.noise([float(v[loaded.cfg.objective]) for v in values])
         except TrainingDiverged as exc:
             record.failure(str(exc))
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
@@ -111,10 +116,15 @@ def upload_run(store: FileSystemArtifactStore, trial: optuna.Trial, record: Tria
 
 
 class _Reporter:
-    """The evaluation callback of one trial: metrics → trial record, report, prune."""
+    """The evaluation callback of one trial: metrics → trial record, report, prune.
 
-    def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str) -> None:
+    An evaluation flagged `collapse` is recorded; with `prune_collapse` it also ends the trial.
+    """
+
+    def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str, prune_collapse: bool,
+                 margin: float) -> None:
         self.trial, self.record, self.objective = trial, record, objective
+        self.prune_collapse, self.margin = prune_collapse, margin
 
     def __call__(self, step: int, _generator: nn.Module, values: Mapping[str, Any]) -> None:
         value = values[self.objective]  # the evaluator ran first (see run_training)
@@ -122,6 +132,13 @@ class _Reporter:
         if not math.isfinite(value):
             self.record.failure(f"{self.objective} is {value} at step {step}")
             raise optuna.TrialPruned(f"{self.objective} is {value} at step {step}")
+        if values.get("collapse") is True:
+            self.record.collapse(step, values["msssim"], values["msssim_real"], self.margin)
+            if self.prune_collapse:
+                reason = (f"collapse at step {step}: within-class MS-SSIM {values['msssim']:.3f} above the real "
+                          f"{values['msssim_real']:.3f} + margin {self.margin:.3g}")
+                self.record.failure(reason)
+                raise optuna.TrialPruned(reason)
         self.trial.report(value, step)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"pruned at step {step} ({self.objective} {value:.4g})")

@@ -43,6 +43,10 @@ class TrialRecord:
         best_artifact, best_step: artifact id and step of the generator of its best evaluation,
             whose value is the trial's (record version 2 on).
         wall_s, storage_s: its wall time, and the part spent in storage calls.
+        noise: its kept generator's objective re-measured on batches drawn with other
+            evaluation seeds (`noise_seeds`; empty when not measured).
+        measured: a confirmation run's independent measurement (every metric).
+        collapse: its latest evaluation flagged `collapse`: step, msssim, msssim_real, margin.
         progress_step: the step of its latest evaluation.
         version: the record version it was written with.
     """
@@ -67,6 +71,9 @@ class TrialRecord:
     wall_s: float | None = None
     storage_s: float | None = None
     progress_step: int = 0
+    noise: list[float] = field(default_factory=list)
+    measured: dict[str, Any] | None = None
+    collapse: dict[str, Any] | None = None
     version: int = SCHEMA_VERSION
 
     @property
@@ -96,6 +103,15 @@ class TrialRecord:
         """The evaluation at which the trial reached its best `objective` (empty when none is finite)."""
         evals = [e for e in self.evals if finite(e.get(objective))]
         return min(evals, key=lambda e: e[objective], default={})
+
+    def kept_eval(self, objective: str) -> dict[str, Any]:
+        """The evaluation whose generator the trial keeps: at its best step, else its best by `objective`."""
+        at_best = [e for e in self.evals if self.best_step is not None and e.get("step") == self.best_step]
+        return at_best[-1] if at_best else self.best_eval(objective)
+
+    def kept_collapsed(self, objective: str) -> bool:
+        """The generator the trial keeps (and its value describes) was flagged `collapse` when it was chosen."""
+        return self.kept_eval(objective).get("collapse") is True
 
     def latest_grid(self) -> str | None:
         """The artifact id of the sample grid of its last evaluation."""
@@ -130,7 +146,10 @@ def read_trial(trial: FrozenTrial) -> TrialRecord:
         failure=_str(attrs.get("failure")), checkpoint_artifact=_str(attrs.get("checkpoint_artifact")),
         best_artifact=_str(attrs.get("best_artifact")), best_step=_int(attrs.get("best_step")),
         wall_s=_float(attrs.get("wall_s")), storage_s=_float(attrs.get("storage_s")),
-        progress_step=_int(attrs.get("progress_step")) or 0, version=version)
+        progress_step=_int(attrs.get("progress_step")) or 0,
+        noise=[float(v) for v in attrs["noise"] if finite(v)] if isinstance(attrs.get("noise"), list) else [],
+        measured=attrs["measured"] if isinstance(attrs.get("measured"), dict) else None,
+        collapse=attrs["collapse"] if isinstance(attrs.get("collapse"), dict) else None, version=version)
 
 
 def read_trials(study: optuna.Study) -> list[TrialRecord]:
@@ -179,6 +198,18 @@ class TrialWriter:
     def best(self, artifact_id: str, step: int, value: float) -> None:
         """The artifact id of the generator of the trial's best evaluation, its step and value."""
         self._set(best_artifact=artifact_id, best_step=step, best_value=value)
+
+    def collapse(self, step: int, msssim: float, msssim_real: float, margin: float) -> None:
+        """An evaluation flagged `collapse` (the latest one is kept; the dashboard shows it)."""
+        self._set(collapse={"step": step, "msssim": msssim, "msssim_real": msssim_real, "margin": margin})
+
+    def noise(self, values: list[float]) -> None:
+        """The kept generator's objective on batches drawn with other evaluation seeds."""
+        self._set(noise=values)
+
+    def measurement(self, values: Mapping[str, Any]) -> None:
+        """A confirmation run's independent measurement of its kept generator."""
+        self._set(measured=dict(values))
 
     def confirmation(self, source: int, seed_index: int, train_seed: int, eval_seed: int, samples: int) -> None:
         """What a confirmation run retrains (search trial `source`) and how it is measured."""

@@ -20,6 +20,7 @@ from hpsearch.io import atomic_write
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import confirmation
 from hpsearch.search.connection import mask_url
+from hpsearch.search.noise import collapse_note, single_runs
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
 from hpsearch.search.study import artifacts_dir, open_study
 
@@ -38,20 +39,22 @@ def study_summary(loaded: LoadedStudy) -> str:
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     if complete:
         best = study.best_trial
-        lines.append(f"best: trial {best.number} = {best.value:.4g}")
+        kept = next(t for t in complete if t.number == best.number)
+        lines.append(f"best: trial {best.number} = {best.value:.4g}" + collapse_note(kept, loaded.cfg.objective))
         lines.append("best configuration: " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.params.items()))
     for t in trials:
         if t.state == TrialState.RUNNING:
             lines.append(f"running: trial {t.number} at step {t.progress_step}/{t.steps or '?'}")
-    return "\n".join(lines + _confirmed(loaded, study))
+    return "\n".join(lines + _confirmed(loaded, study, trials))
 
 
-def _confirmed(loaded: LoadedStudy, study: optuna.Study) -> list[str]:
-    """The confirmed ranking, one finding per configuration; a reminder when there is none."""
+def _confirmed(loaded: LoadedStudy, study: optuna.Study, trials: list[TrialRecord]) -> list[str]:
+    """The confirmed ranking, one finding per configuration; without one, the single runs beside their noise."""
     found = confirmation(loaded, study)
     if found is None:
+        singles = single_runs(trials, loaded.cfg.objective)
         return ["ranking: single runs (one seed, one evaluation batch each); `hpsearch confirm` repeats the "
-                "leaders with fresh seeds"]
+                "leaders with fresh seeds", *(f"  {s}" for s in singles.sentences())]
     lines = [f"confirmed ({found.done} of {found.planned} runs complete, measured on {found.samples} independent "
              "samples each):", *(f"  {s}" for s in found.sentences())]
     for param, values in found.effects.items():

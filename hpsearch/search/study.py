@@ -6,6 +6,7 @@ from pathlib import Path
 
 import optuna
 
+from hpsearch.config import from_dict
 from hpsearch.errors import ConfigError
 from hpsearch.search.backend import Backend, open_backend
 from hpsearch.search.config import LoadedStudy
@@ -60,12 +61,24 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
     if create and ARTIFACTS_KEY not in study.user_attrs:
         study.set_user_attr(ARTIFACTS_KEY, str(loaded.artifacts_dir.resolve()))
     else:
-        changed = [k for k in expected if stored[k] != expected[k]]
+        changed = [k for k in expected if stored[k] != expected[k] and not (k == "base" and _same_base(stored[k],
+                                                                                                       expected[k]))]
         if changed:
             raise ConfigError(f"{loaded.path}: study {loaded.cfg.study!r} exists in {mask_url(loaded.storage_url)} "
                               f"with a different {', '.join(changed)}; use a new study name to search a changed "
                               "space, objective or base config")
     return study
+
+
+def _same_base(stored: object, expected: dict) -> bool:
+    """A base config stored by an older release equals `expected` once the fields it lacked take their defaults
+    (a release that adds a config field must not lock users out of their studies)."""
+    if not isinstance(stored, dict):
+        return False
+    try:
+        return from_dict(stored, "stored base").to_dict() == expected
+    except ConfigError:  # a field this release does not know: a newer or a different config
+        return False
 
 
 def artifacts_dir(loaded: LoadedStudy, study: optuna.Study) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,10 +79,25 @@ def test_evaluator_scores_real_images_well_and_noise_badly(digits16: ImageDatase
     real = evaluator.evaluate(digits16.images[pick], digits16.labels[pick])
     noise = torch.randint(0, 256, (300, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     bad = evaluator.evaluate(noise, digits16.labels[pick])
-    assert set(real) == {"fid", "class_fid", "cond_acc", "msssim"}
+    assert set(real) == {"fid", "class_fid", "cond_acc", "msssim", "msssim_real", "collapse"}
     assert real["cond_acc"] > 0.95 and bad["cond_acc"] < 0.5
+    assert real["collapse"] is False and abs(real["msssim"] - real["msssim_real"]) < 0.05
     assert real["class_fid"] < 0.2 * bad["class_fid"] and real["fid"] < 0.2 * bad["fid"]
     assert real["class_fid"] > real["fid"]  # 30 images per class against ~180: per-class FID is noisier
+
+
+def test_a_collapsed_batch_is_flagged_against_the_cached_real_msssim(digits16: ImageDataset, metrics_cache: Path,
+                                                                    digits_classifier: LoadedClassifier) -> None:
+    """Every image of a class nearly alike: generated within-class MS-SSIM far above the real images'."""
+    evaluator = _evaluator(digits16, metrics_cache / "cache")
+    first = torch.stack([digits16.images[(digits16.labels == c).nonzero()[0, 0]] for c in range(10)])
+    noise = torch.randint(-3, 4, (300, 1, 16, 16), generator=torch.Generator().manual_seed(0))
+    collapsed = (first.repeat_interleave(30, dim=0).int() + noise).clamp(0, 255).to(torch.uint8)
+    result = evaluator.evaluate(collapsed, torch.arange(10).repeat_interleave(30))
+    assert result["collapse"] is True
+    assert result["msssim"] > result["msssim_real"] + evaluator.cfg.metrics.collapse_margin
+    cached = sorted((metrics_cache / "cache" / "reference").glob("*-msssim-*.json"))
+    assert len(cached) == 1 and json.loads(cached[0].read_text())["msssim"] == result["msssim_real"]
 
 
 def test_evaluator_reuses_classifier_and_reference_across_trials(digits16: ImageDataset, tmp_path: Path,

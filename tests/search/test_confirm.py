@@ -50,6 +50,9 @@ def test_confirm_trains_fresh_seeds_measures_independently_and_resumes_without_d
         assert attrs["train_seed"] != source.user_attrs["seed"] and attrs["eval_seed"] != attrs["train_seed"]
         assert attrs["config"]["train"]["seed"] == attrs["train_seed"] and attrs["samples"] == 200
         assert math.isfinite(attrs["best_value"]) and attrs["best_artifact"]
+        measured = attrs["measured"]  # the independent measurement, every metric, collapse flag included
+        assert measured["class_fid"] == run.value and measured["collapse"] is False
+        assert 0 < measured["msssim_real"] < 1
     n = 2 * len(chosen)
     assert f"confirmed ({n} of {n} runs complete, measured on 200 independent samples each):" in out
     assert "(95% CI, 2 seeds)" in out and "the lowest mean" in out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hpsearch.search import load_study_config, open_study
 from tests.search.helpers import write_study
 
 EVAL_KEYS = {"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_mean", "grad_norm_g_max", "grad_norm_d_mean",
-             "grad_norm_d_max", "loss_d", "loss_g", "step"}
+             "grad_norm_d_max", "loss_d", "loss_g", "step", "msssim_real", "collapse"}
 
 
 @pytest.fixture
@@ -47,8 +48,11 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert t.value == min(t.intermediate_values.values())  # best over the evaluations
         attrs = t.user_attrs
         expected = {"config", "evals", "wall_s", "storage_s", "device", "seed", "run_dir", "grids",
-                    "checkpoint_artifact", "best_artifact", "best_step", "best_value", "record_version"}
+                    "checkpoint_artifact", "best_artifact", "best_step", "best_value", "record_version", "noise"}
         assert expected <= attrs.keys()
+        # The kept generator scored again on 3 batches drawn with other seeds: the objective's own noise.
+        assert len(attrs["noise"]) == 3 and len(set(attrs["noise"])) == 3 and t.value not in attrs["noise"]
+        assert all(math.isfinite(v) and v > 0 for v in attrs["noise"])
         assert attrs["config"]["model"]["g_cond"] == t.params["g_cond"]
         assert 0 < attrs["storage_s"] < attrs["wall_s"]
         assert [e["step"] for e in attrs["evals"]] == [20, 40, 60]
@@ -62,6 +66,12 @@ def test_study_end_to_end_on_cpu(tmp_path: Path, data_dir: Path, capsys: pytest.
         assert all((tmp_path / "artifacts" / a).is_file() for a in metas)
         with Image.open(tmp_path / "artifacts" / attrs["grids"]["60"]) as grid:  # 10 classes × 3, 16 px, 1 px gaps
             assert grid.width * (10 * 17 + 1) == grid.height * (3 * 17 + 1)
+
+    capsys.readouterr()
+    assert main(["status", str(study_path)]) == 0
+    out = capsys.readouterr().out
+    assert "the objective's own noise: class_fid SD between evaluation batches" in out
+    assert "the lowest single-run value" in out and "re-measured:" in out
 
     # A second `run` with more trials resumes the same study.
     assert main(["run", str(study_path), "--data-dir", str(data_dir), "--device", "cpu", "--n-trials", "7"]) == 0

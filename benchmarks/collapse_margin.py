@@ -1,0 +1,146 @@
+"""Collapse margin: within-class MS-SSIM of real data, healthy generators and collapsed ones, measured.
+
+An evaluation is flagged `collapse` when its generated within-class MS-SSIM exceeds the
+real data's by more than `metrics.collapse_margin`. This script measures what that margin
+has to separate, on one dataset:
+
+- the real value and the sampling noise of its estimate (the evaluation draws
+  `msssim_pairs` random same-class pairs; the estimate is repeated with 10 pair seeds);
+- healthy generators (the quick study's reference design, several training seeds): the
+  generated value at every evaluation, early steps included, since an untrained generator
+  also draws alike images;
+- a StyleGAN2-style generator (the issue reports that it collapses on digits);
+- controlled partial collapse: the last healthy generator sampled with only k distinct
+  latents per class (k = 1 is total collapse), so the margin's meaning in modes is known.
+
+Usage:
+    python benchmarks/collapse_margin.py [--seeds 2] [--steps 1500] [--pairs 20] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _common import write_json  # benchmarks/ is on sys.path when a script runs
+
+from hpsearch.config import RunConfig, from_dict
+from hpsearch.data import load_dataset
+from hpsearch.images import to_uint8
+from hpsearch.metrics.msssim import class_msssim
+from hpsearch.runner import run_training
+from hpsearch.sampling import seeded_eval
+
+_BASE = {
+    "data": {"name": "digits", "image_size": 16},
+    "model": {"z_dim": 32, "dense_channels": 128, "g_width": 0.25, "d_width": 0.25, "embed_dim": 32,
+              "g_cond": "cbn_linear", "d_cond": "projection", "d_spectral_norm": True},
+    "train": {"batch_size": 64, "g_lr": 2.0e-4, "d_lr": 2.0e-4, "ema_decay": 0.995, "eval_every": 250,
+              "log_every": 50, "checkpoint_every": 250},
+    "metrics": {"samples": 500, "msssim_pairs": 20},
+}
+_STYLEGAN = {"generator": "stylegan2", "w_dim": 64, "mapping_layers": 2, "style_mixing": 0.9}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def _config(seed: int, steps: int, pairs: int, model: dict | None = None) -> RunConfig:
+    raw = {k: dict(v) for k, v in _BASE.items()}
+    raw["train"].update(steps=steps, seed=seed)
+    raw["metrics"]["msssim_pairs"] = pairs
+    raw["model"].update(model or {})
+    return from_dict(raw, "collapse benchmark")
+
+
+def _train(cfg: RunConfig, dataset, folder: Path, cache: Path) -> tuple[list[dict], torch.nn.Module]:
+    evals: list[dict] = []
+    kept: dict[str, torch.nn.Module] = {}
+
+    def collect(step: int, generator: torch.nn.Module, values) -> None:
+        evals.append({"step": step, "msssim": values["msssim"], "class_fid": values["class_fid"]})
+        kept["g"] = generator
+
+    run_training(cfg, dataset, folder, torch.device("cpu"), cache, metrics=True, on_eval=[collect], progress=False)
+    return evals, kept["g"]
+
+
+@torch.no_grad()
+def _k_latents(generator: torch.nn.Module, cfg: RunConfig, classes: int, per_class: int, k: int,
+               seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """`per_class` images per class drawn from only `k` distinct latents per class."""
+    labels = torch.arange(classes).repeat_interleave(per_class)
+    rng = torch.Generator().manual_seed(seed)
+    distinct = torch.randn(classes, k, cfg.model.z_dim, generator=rng)
+    pick = torch.randint(k, (classes, per_class), generator=rng)
+    z = torch.stack([distinct[c, pick[c]] for c in range(classes)]).reshape(-1, cfg.model.z_dim)
+    with seeded_eval(generator, seed, torch.device("cpu")):
+        images = to_uint8(generator(z, labels))
+    return images, labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=2, help="training seeds of the healthy design")
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--pairs", type=int, default=20, help="msssim_pairs of the evaluation")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    dataset = load_dataset(_config(0, args.steps, args.pairs).data)
+    classes = dataset.num_classes
+    result: dict = {"machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
+                    "pairs": args.pairs}
+
+    real = {p: [class_msssim(dataset.images, dataset.labels, p, seed=s) for s in range(10)]
+            for p in (args.pairs, 50, 1000)}
+    result["real"] = {str(p): _spread(v) for p, v in real.items()}
+    print("real within-class MS-SSIM (10 pair seeds):")
+    for p, v in real.items():
+        s = _spread(v)
+        print(f"  {p:5d} pairs/class: {s['mean']:.3f} ± {s['sd']:.3f} (range {s['min']:.3f}-{s['max']:.3f})")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = Path(tmp) / "cache"
+        healthy, last = [], None
+        for seed in range(args.seeds):
+            start = time.perf_counter()
+            cfg = _config(seed, args.steps, args.pairs)
+            evals, last = _train(cfg, dataset, Path(tmp) / f"dcgan{seed}", cache)
+            healthy.append(evals)
+            print(f"healthy dcgan seed {seed} ({time.perf_counter() - start:.0f} s): "
+                  + ", ".join(f"{e['step']}: {e['msssim']:.3f} (cFID {e['class_fid']:.2f})" for e in evals))
+        result["healthy"] = healthy
+        styled = []
+        for seed in range(args.seeds):
+            start = time.perf_counter()
+            cfg = _config(seed, args.steps, args.pairs, _STYLEGAN)
+            evals, _ = _train(cfg, dataset, Path(tmp) / f"style{seed}", cache)
+            styled.append(evals)
+            print(f"stylegan2 seed {seed} ({time.perf_counter() - start:.0f} s): "
+                  + ", ".join(f"{e['step']}: {e['msssim']:.3f} (cFID {e['class_fid']:.2f})" for e in evals))
+        result["stylegan2"] = styled
+
+        assert last is not None
+        cfg = _config(0, args.steps, args.pairs)
+        per_class = cfg.metrics.samples // classes
+        partial = {}
+        for k in (1, 2, 4, 8, per_class):
+            values = [class_msssim(*_k_latents(last, cfg, classes, per_class, k, s), args.pairs, seed=s)
+                      for s in range(10)]
+            partial[str(k)] = _spread(values)
+            print(f"last healthy generator, {k:3d} distinct latents per class: {_spread(values)['mean']:.3f} "
+                  f"± {_spread(values)['sd']:.3f}")
+        result["k_latents"] = partial
+    write_json(args.json, result)
+
+
+if __name__ == "__main__":
+    main()
