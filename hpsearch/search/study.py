@@ -70,7 +70,7 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
     return study
 
 
-def _same_base(stored: object, expected: dict) -> bool:
+def _same_base(stored: object, expected: object) -> bool:
     """A base config stored by an older release equals `expected` once the fields it lacked take their defaults
     (a release that adds a config field must not lock users out of their studies)."""
     if not isinstance(stored, dict):
