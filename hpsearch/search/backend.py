@@ -116,6 +116,8 @@ def open_backend(url: str, heartbeat_s: int | None = None, max_retry: int | None
     if scheme == "grpc":
         return Backend(url, scheme, open_proxy_storage(url, heartbeat_s, max_retry), heartbeat_s is not None)
     check_storage_url(url, must_exist)
+    if scheme == "sqlite" and not must_exist:  # e.g. runs/<study>/ of the default URL, on a fresh machine
+        Path(str(make_url(url).database)).parent.mkdir(parents=True, exist_ok=True)
     options = engine_kwargs(url)
     if scheme == "postgresql":
         _probe(url, options)

@@ -23,7 +23,8 @@ GRPC_LOST = ("UNAVAILABLE", "CANCELLED")  # status codes of a proxy that went aw
 
 # Connection errors that no retry will fix: the user must change the URL or the server's setup.
 PERMANENT_ERRORS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "could not translate host",
-                    "invalid dsn", "invalid connection option", "invalid sslmode", "password is required")
+                    "invalid dsn", "invalid connection option", "invalid sslmode", "password is required",
+                    "unable to open database file")  # SQLite: no such folder, or not allowed to write there
 DEFAULT_CONNECT_TIMEOUT_S = 10
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.exc
 
 from hpsearch.errors import ConfigError
 from hpsearch.search import PrunerConfig, SamplerConfig, make_pruner, make_sampler, open_backend, scheme_of
 from hpsearch.search.claim import ClaimLock
+from hpsearch.search.connection import is_disconnect, is_permanent
 from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage
 from hpsearch.search.storage import ReconnectingRDBStorage
 from hpsearch.visualize import FigureOptions, draw_figure
@@ -46,6 +49,22 @@ def test_sqlite_backend(tmp_path: Path, heartbeat: int | None, study_name: str) 
     assert backend.scheme == "sqlite"
     _check(backend, ReconnectingRDBStorage, ClaimLock, heartbeat is not None, study_name)
     assert backend.storage.get_heartbeat_interval() == heartbeat  # type: ignore[attr-defined]
+
+
+def test_a_new_sqlite_file_gets_its_folder_and_a_missing_one_is_one_line_without_retries(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The default URL, sqlite:///runs/<study>/study.db, on a fresh machine: runs/<study>/ does not exist yet."""
+    monkeypatch.chdir(tmp_path)
+    backend = open_backend("sqlite:///runs/fresh/study.db", heartbeat_s=5, max_retry=1)
+    optuna.create_study(study_name="fresh", storage=backend.storage)
+    assert (tmp_path / "runs" / "fresh" / "study.db").is_file()
+    with pytest.raises(ConfigError, match="no such SQLite file"):  # a reader creates nothing
+        open_backend("sqlite:///runs/other/study.db", must_exist=True)
+    assert not (tmp_path / "runs" / "other").exists()
+    assert "retrying" not in caplog.text
+    # What SQLite says when it cannot create or open the file (as root here, no folder is unwritable): not retried.
+    error = sqlalchemy.exc.OperationalError("connect", {}, sqlite3.OperationalError("unable to open database file"))
+    assert is_permanent(error) and not is_disconnect(error)
 
 
 def test_postgres_backend(postgres_url: str, study_name: str) -> None:
