@@ -45,6 +45,38 @@ def option(default: Any, **meta: Any) -> Any:
 
 
 @dataclass
+class AugmentConfig:
+    """Classic augmentation of the real images, the second paper's recipe (section 6), on the device.
+
+    Each op is applied to each image independently with its probability (`*_p`) at a random
+    strength up to its maximum; 0 (the default) turns an op off. Only real images are
+    augmented, from the run's RNG, so batches are reproducible and resume exactly.
+
+    Attributes:
+        flip: probability of a horizontal flip.
+        rotate, rotate_p: maximum rotation in degrees (uniform in ±rotate), and its probability.
+        shear, shear_p: maximum skew in degrees along x and along y (each uniform in ±shear).
+        translate, translate_p: maximum shift along x and y, as a fraction of the side.
+        brightness: maximum brightness shift, as a fraction of the value range (uniform in ±).
+        contrast: maximum contrast change: each image's deviations from its mean scaled by U(1 ± contrast).
+        saturation: maximum saturation change (RGB only): deviations from the grey value scaled by U(1 ± s).
+        color_p: probability of the colour jitter (brightness, contrast, saturation together).
+    """
+
+    flip: float = option(0.0, ge=0.0, le=1.0)
+    rotate: float = option(0.0, ge=0.0, le=180.0)
+    rotate_p: float = option(0.5, ge=0.0, le=1.0)
+    shear: float = option(0.0, ge=0.0, le=45.0)
+    shear_p: float = option(0.5, ge=0.0, le=1.0)
+    translate: float = option(0.0, ge=0.0, le=0.5)
+    translate_p: float = option(0.5, ge=0.0, le=1.0)
+    brightness: float = option(0.0, ge=0.0, le=1.0)
+    contrast: float = option(0.0, ge=0.0, le=1.0)
+    saturation: float = option(0.0, ge=0.0, le=1.0)
+    color_p: float = option(0.5, ge=0.0, le=1.0)
+
+
+@dataclass
 class DataConfig:
     """Which dataset, at which resolution.
 
@@ -56,6 +88,9 @@ class DataConfig:
         hflip: random horizontal flips on the device (wrong for digits, fine for CIFAR).
         download: fetch missing raw files from the official locations (off: only use
             files already in the data directory).
+        augment: classic augmentation of the real training images (see AugmentConfig).
+        per_class: train on at most this many images per class (chosen with a fixed seed, the
+            same for every run), for limited-data studies; the metrics still use every image.
     """
 
     name: DatasetName = "digits"
@@ -64,6 +99,8 @@ class DataConfig:
     channels: int = option(3, choices=(1, 3))
     hflip: bool = False
     download: bool = True
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    per_class: int | None = option(None, ge=1, le=10_000_000)
 
 
 @dataclass
@@ -154,6 +191,9 @@ class TrainConfig:
         eval_every: steps between evaluation callbacks.
         checkpoint_every: steps between checkpoints (one is always written at the end).
         grid_per_class: samples per class row in the sample grid.
+        diffaug: DiffAugment policy (Zhao et al., 2020): comma-separated ops out of `color`,
+            `translation`, `cutout`, applied differentiably to every batch the discriminator
+            sees, real and generated, in every loss ("" = none).
     """
 
     steps: int = option(2000, ge=1, le=MAX_STEPS)
@@ -177,6 +217,7 @@ class TrainConfig:
     eval_every: int = option(500, ge=1, le=MAX_STEPS)
     checkpoint_every: int = option(500, ge=1, le=MAX_STEPS)
     grid_per_class: int = option(8, ge=1, le=64)
+    diffaug: str = ""
 
 
 @dataclass
@@ -313,20 +354,34 @@ def _check_tree(data: Any, path: Path, limit: int = 100_000) -> None:
 def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
     key, sep, text = item.partition("=")
     parts = key.strip().split(".")
-    if not sep or len(parts) != 2 or not all(parts):
-        raise ConfigError(f"{label} {item!r}: expected section.key=value, e.g. model.d_cond=projection")
-    section, name = parts
-    if section not in SECTIONS:
-        raise ConfigError(f"{label} {key}: unknown section {section!r}; choose from {sorted(SECTIONS)}")
+    if not sep or len(parts) < 2 or not all(parts):
+        raise ConfigError(f"{label} {item!r}: expected section.key=value, e.g. model.d_cond=projection "
+                          "(or section.group.key=value, e.g. data.augment.rotate=15)")
+    if parts[0] not in SECTIONS:
+        raise ConfigError(f"{label} {key}: unknown section {parts[0]!r}; choose from {sorted(SECTIONS)}")
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label} {key}: value {text!r} is not valid YAML") from exc
-    body = raw.setdefault(section, {}) or {}
-    if not isinstance(body, dict):
-        raise ConfigError(f"{label} {key}: section {section!r} in the file is not a mapping")
-    body[name] = value
-    raw[section] = body
+    body = raw
+    for depth, part in enumerate(parts[:-1]):
+        child = body.setdefault(part, {}) or {}
+        if not isinstance(child, dict):
+            raise ConfigError(f"{label} {key}: {'.'.join(parts[:depth + 1])} in the file is not a mapping")
+        body[part] = child
+        body = child
+    body[parts[-1]] = value
+
+
+def section_class(path: str) -> type | None:
+    """The config dataclass at a dotted section path (`model`, `data.augment`); None when there is none."""
+    first, *rest = path.split(".")
+    cls: Any = SECTIONS.get(first)
+    for part in rest:
+        fields = {f.name: f for f in dataclasses.fields(cls)} if cls is not None else {}
+        tp = typing.get_type_hints(cls).get(part) if part in fields else None
+        cls = tp if dataclasses.is_dataclass(tp) else None
+    return cls
 
 
 def _check_keys(body: dict[str, Any], allowed: Any, source: str, prefix: str) -> None:
@@ -474,6 +529,22 @@ def _describe_range(meta: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- cross-field checks
 
 
+DIFFAUG_NAMES = ("color", "translation", "cutout")  # the DiffAugment ops (hpsearch.augment implements them)
+
+
+def diffaug_ops(policy: str, where: str = "train.diffaug") -> list[str]:
+    """The ops of a DiffAugment policy string ("" → none).
+
+    Raises:
+        ConfigError: an unknown or repeated op, naming the allowed ones.
+    """
+    ops = [op.strip() for op in policy.split(",")] if policy.strip() else []
+    if any(op not in DIFFAUG_NAMES for op in ops) or len(set(ops)) != len(ops):
+        raise ConfigError(f"{where}: must be a comma-separated selection of {', '.join(DIFFAUG_NAMES)} (each at "
+                          f"most once; empty for none); got {policy!r}")
+    return ops
+
+
 def _resolve(cfg: RunConfig, source: str) -> None:
     """Checks that need several fields; expands per-layer values to one per block."""
     n = num_blocks(cfg.data.image_size)
@@ -499,6 +570,7 @@ def _resolve(cfg: RunConfig, source: str) -> None:
             f"{cfg.data.image_size}; got {model.d_hidden_layer}"
         )
     _check_attention(cfg, source)
+    diffaug_ops(cfg.train.diffaug, f"{source}: train.diffaug")
     if cfg.data.name == "image_folder" and not cfg.data.root:
         raise ConfigError(f"{source}: data.root: required for data.name image_folder (a folder of class sub-folders)")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -77,13 +79,20 @@ class GANObjective:
     `g_loss` whatever the loss and the discriminator head.
     """
 
-    def __init__(self, cfg: TrainConfig) -> None:
+    def __init__(self, cfg: TrainConfig, augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.adv = LOSSES[cfg.loss](cfg)
         self.acgan_weight = cfg.acgan_weight
+        self.augment = augment if augment is not None else _identity
 
     def d_loss(self, disc: nn.Module, x_real: torch.Tensor, y_real: torch.Tensor,
                x_fake: torch.Tensor, y_fake: torch.Tensor) -> torch.Tensor:
-        """Discriminator loss on a real batch and a (detached) fake batch."""
+        """Discriminator loss on a real batch and a (detached) fake batch.
+
+        With DiffAugment (`augment`), D only ever sees augmented images, real and fake alike;
+        the WGAN-GP penalty interpolates between the augmented real and the augmented fake
+        batch, the images D is trained on, so it constrains D's gradient where D is used.
+        """
+        x_real, x_fake = self.augment(x_real), self.augment(x_fake)
         real, fake = disc(x_real, y_real), disc(x_fake, y_fake)
         loss = self.adv.discriminator(real.adv.float(), fake.adv.float())
         # The penalty interpolates real and fake images; it is evaluated with the real labels.
@@ -91,11 +100,15 @@ class GANObjective:
         return loss + penalty + self._aux(real, y_real) + self._aux(fake, y_fake)
 
     def g_loss(self, disc: nn.Module, x_fake: torch.Tensor, y_fake: torch.Tensor) -> torch.Tensor:
-        """Generator loss on a fake batch (gradients flow through D into G)."""
-        fake = disc(x_fake, y_fake)
+        """Generator loss on a fake batch (gradients flow through the augmentation and D into G)."""
+        fake = disc(self.augment(x_fake), y_fake)
         return self.adv.generator(fake.adv.float()) + self._aux(fake, y_fake)
 
     def _aux(self, out: DOutput, y: torch.Tensor) -> torch.Tensor:
         if out.class_logits is None:
             return out.adv.new_zeros(())
         return self.acgan_weight * F.cross_entropy(out.class_logits.float(), y)
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x

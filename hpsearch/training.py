@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from hpsearch.augment import ClassicAugment, DiffAugment
 from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
@@ -258,9 +259,11 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         _logger.info("resumed from %s at step %d", ckpt_path, state.step)
     out_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out_dir / CONFIG_NAME)
-    sampler = DeviceBatchSampler(dataset, t.batch_size, device, state.rng, cfg.data.hflip,
-                                 channels_last=device.type == "cuda" and t.channels_last)
-    objective = GANObjective(t)
+    classic = ClassicAugment(cfg.data.augment, state.rng)
+    sampler = DeviceBatchSampler(dataset.limit_per_class(cfg.data.per_class), t.batch_size, device, state.rng,
+                                 cfg.data.hflip, channels_last=device.type == "cuda" and t.channels_last,
+                                 augment=classic if classic.enabled else None)
+    objective = GANObjective(t, DiffAugment(t.diffaug, state.rng) if t.diffaug else None)
     tracker = LossTracker(device, state.step)
     grad_norms = GradNormTracker(device)
     meta = {"class_names": dataset.class_names, "image_shape": list(dataset.images.shape[1:]),

@@ -39,12 +39,20 @@ def _state_tensors(path: Path) -> dict[str, torch.Tensor]:
     return flat
 
 
-@pytest.mark.parametrize("d_cond", ["projection", "acgan"])
-def test_resume_on_cpu_is_bit_identical(tmp_path: Path, d_cond: str) -> None:
+# Every random draw of the augmentations comes from the run's RNG: classic ops on the real batch,
+# DiffAugment on everything D sees (with WGAN-GP: its interpolates too), a per-class subset.
+AUGMENTED = {"augment": {"flip": 0.5, "rotate": 20.0, "shear": 10.0, "translate": 0.1, "brightness": 0.2,
+                         "contrast": 0.2, "color_p": 0.8}, "per_class": 5}
+
+
+@pytest.mark.parametrize(("d_cond", "augmented"), [("projection", False), ("acgan", False), ("projection", True)])
+def test_resume_on_cpu_is_bit_identical(tmp_path: Path, d_cond: str, augmented: bool) -> None:
     dataset = random_dataset()
     model = {"d_cond": d_cond, "g_cond": "cbn_linear", "g_spectral_norm": True}
-    cfg6 = tiny_config(model=model, data={"hflip": True}, train={**RESUME_TRAIN, "steps": 6})
-    cfg3 = tiny_config(model=model, data={"hflip": True}, train={**RESUME_TRAIN, "steps": 3})
+    data = {"hflip": True, **(AUGMENTED if augmented else {})}
+    train_cfg = {**RESUME_TRAIN, "diffaug": "color,translation,cutout" if augmented else ""}
+    cfg6 = tiny_config(model=model, data=data, train={**train_cfg, "steps": 6})
+    cfg3 = tiny_config(model=model, data=data, train={**train_cfg, "steps": 3})
     train(cfg6, dataset, tmp_path / "straight", CPU, progress=False)
     train(cfg3, dataset, tmp_path / "split", CPU, progress=False)
     train(cfg6, dataset, tmp_path / "split", CPU, resume=True, progress=False)

@@ -57,6 +57,17 @@ class ImageDataset:
     def image_size(self) -> int:
         return int(self.images.shape[-1])
 
+    def limit_per_class(self, per_class: int | None, seed: int = 0) -> ImageDataset:
+        """At most `per_class` images of each class, chosen at random with `seed` (self when None or not fewer).
+
+        The same images for every run with the same data, so limited-data studies compare designs on one subset.
+        """
+        if per_class is None or int(torch.bincount(self.labels, minlength=self.num_classes).max()) <= per_class:
+            return self
+        order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        keep = torch.cat([order[self.labels[order] == c][:per_class] for c in range(self.num_classes)]).sort().values
+        return ImageDataset(self.images[keep], self.labels[keep], list(self.class_names))
+
     def fingerprint(self) -> str:
         """Short SHA-256 of images, labels and class names: keys caches derived from the data.
 

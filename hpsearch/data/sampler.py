@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from hpsearch.data.base import ImageDataset
@@ -23,16 +25,20 @@ class DeviceBatchSampler:
         generator: RNG on `device` for indices and flips (its state is checkpointed).
         hflip: flip each image horizontally with probability 1/2.
         channels_last: return batches in channels-last memory format (faster convs on CUDA).
+        augment: applied to each batch in [-1, 1] on the device (the classic augmentation of
+            `data.augment`, drawing from `generator`).
     """
 
     def __init__(self, dataset: ImageDataset, batch_size: int, device: torch.device,
-                 generator: torch.Generator, hflip: bool = False, channels_last: bool = False) -> None:
+                 generator: torch.Generator, hflip: bool = False, channels_last: bool = False,
+                 augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> None:
         self.images = dataset.images.to(device)  # (N, C, H, W) uint8
         self.labels = dataset.labels.to(device)  # (N,) int64
         self.batch_size = batch_size
         self.generator = generator
         self.hflip = hflip
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.augment = augment
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One batch: images (B, C, H, W) float in [-1, 1] and labels (B,) int64."""
@@ -42,4 +48,6 @@ class DeviceBatchSampler:
         if self.hflip:
             flip = torch.rand(self.batch_size, device=x.device, generator=self.generator) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        if self.augment is not None:
+            x = self.augment(x)
         return x.contiguous(memory_format=self.memory_format), self.labels[idx]

@@ -25,13 +25,14 @@ import dataclasses
 import hashlib
 import json
 import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict, read_yaml
+from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict, read_yaml, section_class
 from hpsearch.errors import ConfigError
 from hpsearch.io import read_text
 
@@ -158,7 +159,9 @@ def _values_to_check(node: Node) -> list[Any]:
 
 
 def _field_meta(node: Node) -> dict[str, Any]:
-    return dict(next(f.metadata for f in dataclasses.fields(SECTIONS[node.section]) if f.name == node.key))
+    cls = section_class(node.section)
+    assert cls is not None  # checked when the node was parsed
+    return dict(next(f.metadata for f in dataclasses.fields(cls) if f.name == node.key))
 
 
 def load_space(path: str | Path) -> SearchSpace:
@@ -191,10 +194,13 @@ def _parse_params(body: Any, path: Path, where: str) -> list[Node]:
 
 
 def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
-    section, _, key = target.partition(".")
-    if section not in SECTIONS or key not in {f.name for f in dataclasses.fields(SECTIONS[section])}:
+    section, _, key = target.rpartition(".")
+    cls = section_class(section) if section else None
+    fields = {f.name: f for f in dataclasses.fields(cls)} if cls is not None else {}
+    if key not in fields or dataclasses.is_dataclass(typing.get_type_hints(cls).get(key)):
         raise ConfigError(f"{path}: {where}: {target!r} is not a config key (section.field with a section in "
-                          f"{sorted(SECTIONS)} and one of its fields)")
+                          f"{sorted(SECTIONS)} and one of its fields, or section.group.field such as "
+                          "data.augment.rotate)")
     per_layer = isinstance(spec, dict) and "per_layer" in spec
     if per_layer:
         if key not in PER_LAYER_FIELDS or set(spec) != {"per_layer"}:
@@ -209,7 +215,7 @@ def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
 
 
 def _parse_kind(section: str, key: str, spec: Any, path: Path, where: str) -> Node:
-    cls = SECTIONS[section]
+    cls = _cls(section)
     if not isinstance(spec, dict):
         return Node(section, key, "fixed", value=coerce_field(cls, key, spec, f"{path}: {where}"))
     kinds = {"int", "float", "choice"} & set(spec)
@@ -249,7 +255,7 @@ def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, wher
     choices = spec["choice"]
     if set(spec) - {"choice", "when"} or not isinstance(choices, list) or not choices:
         raise ConfigError(f"{path}: {where}: choice is {{choice: [a, b, ...], when: {{a: {{...}}}}}}; got {spec!r}")
-    cls = SECTIONS[section]
+    cls = _cls(section)
     for i, c in enumerate(choices):
         if c is not None and not isinstance(c, bool | int | float | str):
             raise ConfigError(f"{path}: {where}.choice[{i}]: a choice is a plain value (number, string, true/false); "
@@ -281,8 +287,16 @@ def _check_unique(nodes: list[Node], path: Path) -> None:
 # --------------------------------------------------------------------------- applying
 
 
+def _cls(section: str) -> type:
+    cls = section_class(section)
+    assert cls is not None  # checked by _parse_node
+    return cls
+
+
 def _apply(node: Node, trial: optuna.Trial, raw: dict[str, Any], n_blocks: int) -> None:
-    section = raw.setdefault(node.section, {})
+    section = raw
+    for part in node.section.split("."):  # e.g. data, then augment
+        section = section.setdefault(part, {})
     if node.kind == "fixed":
         section[node.key] = copy.deepcopy(node.value)
         return
