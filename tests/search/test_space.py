@@ -10,6 +10,7 @@ import yaml
 
 from hpsearch.errors import ConfigError
 from hpsearch.models import build_discriminator, build_generator
+from hpsearch.search.config import load_study_config
 from hpsearch.search.space import load_space
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,3 +123,11 @@ def test_every_value_of_a_range_is_checked_where_the_field_has_holes(tmp_path: P
         load_space(path).check({"data": {"image_size": 16}}, 2)
     path.write_text(yaml.safe_dump({"params": {"model.g_attention": {"int": [8, 16], "step": 8}}}))
     load_space(path).check({"data": {"image_size": 16}}, 2)
+
+
+@pytest.mark.parametrize("study", sorted((ROOT / "studies").glob("*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_study_file_loads_with_its_space_and_enqueued_trials(study: Path) -> None:
+    """What `load_study_config` checks before any state exists: the space at every node, each enqueued trial."""
+    loaded = load_study_config(study)
+    assert loaded.space.parameters(loaded.n_blocks)
