@@ -29,12 +29,15 @@ from hpsearch.runner import LATEST_GRID, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     artifacts_dir,
+    check_packing,
     choose_sources,
     companion_name,
     export_trial,
+    gpu_memory,
     launch_workers,
     load_study_config,
     mask_url,
+    measure_trial_peak,
     open_companion,
     open_study,
     parse_gpus,
@@ -189,6 +192,8 @@ def _run_run(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     in_process = args.workers == 1 and not gpus
     prepared = prepare_worker(loaded, data_dir, args.device if in_process else "cuda" if gpus else "cpu")
+    if gpus:  # K workers per GPU must fit in its memory: measured before any starts
+        check_packing(args.per_gpu, measure_trial_peak(loaded, data_dir, gpus[0]), gpu_memory(gpus))
     if in_process:
         stop = GracefulStop().install()
         run_worker(loaded, data_dir, args.device, args.n_trials, stop=stop, prepared=prepared)

@@ -36,3 +36,19 @@ def test_cuda_checkpoint_resumes_and_samples_on_cpu(tmp_path: Path) -> None:
     assert images.shape == (6, 1, 16, 16) and images.dtype == torch.uint8
     more = tiny_config(train={"steps": 6})
     assert train(more, random_dataset(), tmp_path, torch.device("cuda"), resume=True, progress=False).step == 6
+
+
+def test_packing_measures_a_trial_and_refuses_one_worker_too_many(tmp_path: Path) -> None:
+    from hpsearch.errors import ConfigError
+    from hpsearch.search import check_packing, gpu_memory, load_study_config, measure_trial_peak
+    from hpsearch.search.packing import CONTEXT_BYTES, largest_fit
+    from tests.search.helpers import write_study
+
+    loaded = load_study_config(write_study(tmp_path))
+    peak = measure_trial_peak(loaded, tmp_path / "data", "0")
+    [gpu] = gpu_memory(["0"])
+    assert 0 < peak < gpu.total
+    fit = largest_fit(peak + CONTEXT_BYTES, gpu.free)
+    check_packing(fit, peak, [gpu])
+    with pytest.raises(ConfigError, match=f"holds {fit}"):
+        check_packing(fit + 1, peak, [gpu])

@@ -17,6 +17,7 @@ from here. Behind it, one concern per module (import graph, no cycles):
     worker ← objective, confirm, study    processes, GPUs, heartbeats, claims, hand-back
     noise ← record                        single-run ranking beside the objective's measured noise; collapse
     status ← record, study, confirm, noise `hpsearch status` (with the confirmed ranking) and `export`
+    packing ← config                      --per-gpu K: one trial's measured peak memory × K against free memory
     proxy_server ← backend, study, claim  `hpsearch storage-proxy`
     optuna_private                        the private Optuna symbols used, checked by a test
 """
@@ -33,6 +34,7 @@ from hpsearch.search.confirm import (
 )
 from hpsearch.search.connection import mask_url
 from hpsearch.search.noise import SingleRuns, collapse_note, single_runs
+from hpsearch.search.packing import GpuMemory, check_packing, gpu_memory, measure_trial_peak
 from hpsearch.search.proxy_server import serve_storage_proxy
 from hpsearch.search.pruners import ExtrapolatingPruner, make_pruner
 from hpsearch.search.record import TrialRecord, finite, read_trial, read_trials
@@ -56,5 +58,6 @@ __all__ = [
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
     "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
     "study_summary", "Confirmation", "choose_sources", "companion_name", "confirmation", "open_companion",
-    "plan_runs", "SingleRuns", "collapse_note", "single_runs",
+    "plan_runs", "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing", "gpu_memory",
+    "measure_trial_peak",
 ]
