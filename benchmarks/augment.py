@@ -5,6 +5,10 @@ round with no augmentation and with each augmentation, alternating in one proces
 rounds; the machine's noise hits all alike); each op's cost is its median step time over the
 baseline's, as a share of a step.
 
+**ops** — each augmentation alone, timed over 200 repetitions as one training step uses it
+(classic: once on the real batch; DiffAugment: three batches, one with its backward): the op's
+own cost, which the whole-step comparison above cannot resolve below the machine's noise.
+
 **limited** — digits with `--per-class` training images per class (20: 200 images; the
 metrics use all 1,797), the quick study's reference design for 1500 steps, evaluated every 250:
 no augmentation vs classic (rotation, shear, translation, brightness/contrast on real images)
@@ -13,7 +17,7 @@ and conditional accuracy of each run's kept generator (its best evaluation), the
 and 95% interval, and each arm's difference from no augmentation by Welch's interval.
 
 Usage:
-    python benchmarks/augment.py [--parts cost limited] [--rounds 5] [--steps 20] [--seeds 3]
+    python benchmarks/augment.py [--parts cost ops limited] [--rounds 5] [--steps 20] [--seeds 3]
         [--per-class 20] [--json OUT.json]
 """
 
@@ -103,6 +107,42 @@ def cost(dataset: ImageDataset, rounds: int, steps: int) -> dict[str, Any]:
     return {"baseline_ms": base * 1000, "baseline_rounds_ms": [t * 1000 for t in times["none"]], "ops": result}
 
 
+def ops(dataset: ImageDataset, reps: int, step_ms: float | None) -> dict[str, Any]:
+    """Each augmentation alone on a training batch, forward (and for DiffAugment backward) as a step uses it.
+
+    Per step the classic ops run once (the real batch of the D step); DiffAugment runs three times
+    (real and fake in D's loss, fake in G's loss), G's backward passing through the last one.
+    """
+    cfg = _config({})
+    x = dataset.images[: cfg.train.batch_size].float() / 127.5 - 1
+    result = {}
+    for name, extra in COSTS.items():
+        arm = _config(extra)
+        g = torch.Generator().manual_seed(0)
+        if arm.train.diffaug:
+            aug = DiffAugment(arm.train.diffaug, g)
+
+            def once(aug: DiffAugment = aug) -> None:
+                aug(x)
+                aug(x)
+                y = x.clone().requires_grad_(True)
+                aug(y).sum().backward()
+        else:
+            classic = ClassicAugment(arm.data.augment, g)
+
+            def once(classic: ClassicAugment = classic) -> None:
+                classic(x)
+        once()
+        start = time.perf_counter()
+        for _ in range(reps):
+            once()
+        ms = (time.perf_counter() - start) / reps * 1000
+        share = ms / step_ms if step_ms else None
+        result[name] = {"ms_per_step": ms, "share_of_step": share}
+        print(f"  {name} alone: {ms:.3f} ms per step" + (f" = {share:.1%} of a {step_ms:.1f} ms step" if share else ""))
+    return result
+
+
 def limited(dataset: ImageDataset, seeds: int, per_class: int) -> dict[str, Any]:
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
@@ -135,7 +175,7 @@ def limited(dataset: ImageDataset, seeds: int, per_class: int) -> dict[str, Any]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", nargs="+", choices=["cost", "limited"], default=["cost", "limited"])
+    parser.add_argument("--parts", nargs="+", choices=["cost", "ops", "limited"], default=["cost", "ops", "limited"])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--seeds", type=int, default=3)
@@ -148,6 +188,8 @@ def main() -> None:
                                          f"torch {torch.__version__}"}
     if "cost" in args.parts:
         result["cost"] = cost(dataset, args.rounds, args.steps)
+    if "ops" in args.parts:
+        result["ops"] = ops(dataset, 200, result["cost"]["baseline_ms"] if "cost" in result else None)
     if "limited" in args.parts:
         result["limited"] = limited(dataset, args.seeds, args.per_class)
     write_json(args.json, result)
