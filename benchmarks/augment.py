@@ -37,11 +37,10 @@ from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.augment import ClassicAugment, DiffAugment
 from hpsearch.config import RunConfig, from_dict
-from hpsearch.data import DeviceBatchSampler, ImageDataset, load_dataset
+from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.findings import difference, summarize
-from hpsearch.losses import GANObjective
 from hpsearch.runner import run_training
-from hpsearch.training import build_state, train_step
+from hpsearch.training import batches_and_objective, build_state, train_step
 
 _BASE: dict[str, Any] = {
     "data": {"name": "digits", "image_size": 16},
@@ -82,10 +81,7 @@ def cost(dataset: ImageDataset, rounds: int, steps: int) -> dict[str, Any]:
     runs = {}
     for name, cfg in arms.items():
         state = build_state(cfg, dataset, device)
-        classic = ClassicAugment(cfg.data.augment, state.rng)
-        sampler = DeviceBatchSampler(dataset, cfg.train.batch_size, device, state.rng,
-                                     augment=classic if classic.enabled else None)
-        objective = GANObjective(cfg.train, DiffAugment(cfg.train.diffaug, state.rng) if cfg.train.diffaug else None)
+        sampler, objective = batches_and_objective(cfg, dataset, state, device)
         train_step(state, objective, sampler.sample, cfg, dataset.num_classes)  # warm-up
         runs[name] = (state, objective, sampler, cfg)
     times: dict[str, list[float]] = {name: [] for name in arms}

@@ -164,6 +164,20 @@ class TrainState:
             torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
 
 
+def batches_and_objective(cfg: RunConfig, dataset: ImageDataset, state: TrainState,
+                          device: torch.device) -> tuple[DeviceBatchSampler, GANObjective]:
+    """The real batches (per-class subset, flips, classic augmentation) and the losses (with DiffAugment) of `cfg`.
+
+    Both draw from the run's RNG (`state.rng`), so they resume exactly with it.
+    """
+    classic = ClassicAugment(cfg.data.augment, state.rng)
+    sampler = DeviceBatchSampler(dataset.limit_per_class(cfg.data.per_class), cfg.train.batch_size, device,
+                                 state.rng, cfg.data.hflip, channels_last=device.type == "cuda" and
+                                 cfg.train.channels_last, augment=classic if classic.enabled else None)
+    diffaug = DiffAugment(cfg.train.diffaug, state.rng) if cfg.train.diffaug else None
+    return sampler, GANObjective(cfg.train, diffaug)
+
+
 def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> TrainState:
     """Seeded models, Adam optimizers (TTUR: separate lr and betas), EMA and the RNG."""
     torch.manual_seed(cfg.train.seed)
@@ -259,11 +273,7 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
         _logger.info("resumed from %s at step %d", ckpt_path, state.step)
     out_dir.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out_dir / CONFIG_NAME)
-    classic = ClassicAugment(cfg.data.augment, state.rng)
-    sampler = DeviceBatchSampler(dataset.limit_per_class(cfg.data.per_class), t.batch_size, device, state.rng,
-                                 cfg.data.hflip, channels_last=device.type == "cuda" and t.channels_last,
-                                 augment=classic if classic.enabled else None)
-    objective = GANObjective(t, DiffAugment(t.diffaug, state.rng) if t.diffaug else None)
+    sampler, objective = batches_and_objective(cfg, dataset, state, device)
     tracker = LossTracker(device, state.step)
     grad_norms = GradNormTracker(device)
     meta = {"class_names": dataset.class_names, "image_shape": list(dataset.images.shape[1:]),

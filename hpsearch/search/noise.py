@@ -66,7 +66,7 @@ def single_runs(trials: list[TrialRecord], objective: str, top: int = 5) -> Sing
 
 
 def _remeasured(t: TrialRecord) -> str:
-    if len(t.noise) < 1:
+    if not t.noise:
         return ""
     mean = sum(t.noise) / len(t.noise)
     return f" (re-measured: {mean:.4g}, mean of {len(t.noise)} other evaluation batches)"

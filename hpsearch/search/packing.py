@@ -91,22 +91,17 @@ def _measure(study_path: str, storage: str | None, data_dir: str, gpu: str) -> i
     os.environ["CUDA_VISIBLE_DEVICES"] = gpu  # before torch touches CUDA in this fresh process
     import torch
 
-    from hpsearch.augment import ClassicAugment, DiffAugment
-    from hpsearch.data import DeviceBatchSampler, load_dataset
-    from hpsearch.losses import GANObjective
+    from hpsearch.data import load_dataset
     from hpsearch.sampling import class_labels, generate
     from hpsearch.search.config import load_study_config
-    from hpsearch.training import build_state, train_step
+    from hpsearch.training import batches_and_objective, build_state, train_step
 
     cfg = load_study_config(study_path, storage).base_config
     device = torch.device("cuda")
     dataset = load_dataset(cfg.data, Path(data_dir))
     torch.cuda.reset_peak_memory_stats(device)
     state = build_state(cfg, dataset, device)
-    classic = ClassicAugment(cfg.data.augment, state.rng)
-    sampler = DeviceBatchSampler(dataset, cfg.train.batch_size, device, state.rng, cfg.data.hflip,
-                                 channels_last=cfg.train.channels_last, augment=classic if classic.enabled else None)
-    objective = GANObjective(cfg.train, DiffAugment(cfg.train.diffaug, state.rng) if cfg.train.diffaug else None)
+    sampler, objective = batches_and_objective(cfg, dataset, state, device)
     for _ in range(MEASURE_STEPS):
         train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
     labels = class_labels(dataset.num_classes, max(1, min(cfg.metrics.samples, 512) // dataset.num_classes), device)
