@@ -1,9 +1,12 @@
-"""What every benchmark script shares: writing its result where `--json` says."""
+"""What the benchmark scripts share: the result file, the hypermodel and data of the speed benchmarks, timing."""
 
 from __future__ import annotations
 
 import json
 import math
+import platform
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,3 +30,54 @@ def _finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
     return value
+
+
+def hypermodel_config(image_size: int = 32, width: float = 1.0, batch: int = 64, family: str = "dcgan",
+                      **train: Any) -> Any:
+    """The Table I/II hypermodel the speed benchmarks share: CBN (linear) + projection with spectral norm in D,
+    hinge loss, 256 dense channels, z 128, no EMA (it costs the same in every loop compared).
+
+    `train` overrides fields of the train section (amp, channels_last, compile).
+    """
+    from hpsearch.config import from_dict
+
+    extra = {"g_attention": image_size} if family == "sagan" else {}
+    return from_dict({
+        "data": {"name": "cifar10", "image_size": image_size, "hflip": True},
+        "model": {"generator": family, "g_width": width, "d_width": width, "dense_channels": 256,
+                  "z_dim": 128, "g_cond": "cbn_linear", "d_cond": "projection", "d_spectral_norm": True, **extra},
+        "train": {"batch_size": batch, "loss": "hinge", "ema": False, **train},
+    }, "<benchmark>")
+
+
+def random_images(n: int, image_size: int, channels: int = 3, classes: int = 10) -> Any:
+    """Seeded random uint8 images with labels: speed does not depend on content, and nothing is downloaded."""
+    import torch
+
+    from hpsearch.data import ImageDataset
+
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (n, channels, image_size, image_size), dtype=torch.uint8, generator=g)
+    return ImageDataset(images, torch.randint(0, classes, (n,), generator=g), [str(i) for i in range(classes)])
+
+
+def timed(run: Callable[[int], None], steps: int, device: Any) -> float:
+    """Seconds `run(steps)` takes, the device synchronized before and after."""
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    run(steps)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def machine(device: Any) -> str:
+    """The GPU's name, or the processor and torch's thread count."""
+    import torch
+
+    if device.type == "cuda":
+        return str(torch.cuda.get_device_name(device))
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"

@@ -38,7 +38,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", type=Path, default=Path("configs/digits.yaml"))
     parser.add_argument("--set", dest="overrides", action="append", default=[])
@@ -47,7 +47,11 @@ def main() -> None:
     parser.add_argument("--train-steps", type=int, help="time this many steps and scale to eval_every")
     parser.add_argument("--data-dir", type=Path, help="dataset folder (default: a fresh temporary one)")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     cfg = load_config(args.config, args.overrides)
     device = resolve_device(args.device)
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="hpsearch-eval-cost-"))

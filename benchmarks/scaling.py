@@ -74,7 +74,7 @@ def _measure(folder: Path, data_dir: Path, k: int, args: argparse.Namespace) -> 
             "images_per_s": images / wall, "storage_share": storage_s / trial_wall, "storage_s": storage_s}
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--trials-per-worker", type=int, default=2)
@@ -82,7 +82,11 @@ def main() -> None:
     parser.add_argument("--storage", help="database URL (default: a SQLite file in a temporary folder)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     folder = Path(tempfile.mkdtemp(prefix="hpsearch-scaling-"))
     data_dir = folder / "data"

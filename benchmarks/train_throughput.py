@@ -12,9 +12,15 @@ With `--families dcgan,sagan,stylegan2` it measures instead the hpsearch loop fo
 generator family (same discriminator, same data, alternating rounds; sagan with attention at
 the output resolution, stylegan2 with its defaults) and reports images/s and the ratio to dcgan.
 
+With `--variants` the hpsearch loop runs in several variants against the one DataLoader loop
+(fp32, contiguous, eager): each a `+`-joined subset of `bf16` (autocast, CUDA only), `cl`
+(channels-last, CUDA only) and `compile` (`train.compile`), or `plain` for none of them; `all`
+is the eight combinations. The default, `bf16+cl`, is what `hpsearch train` does on a GPU.
+A compiled variant's warm-up steps include its compilation (`compile_cost.py` measures that).
+
 Usage:
     python benchmarks/train_throughput.py [--device auto] [--image-size 32] [--batch 64]
-        [--width 1.0] [--steps 30] [--rounds 3] [--num-workers 2] [--json OUT.json]
+        [--width 1.0] [--steps 30] [--rounds 3] [--num-workers 2] [--variants bf16+cl] [--json OUT.json]
     python benchmarks/train_throughput.py --families dcgan,sagan,stylegan2 [same options]
 
 The data are random uint8 images of CIFAR-10's size (50,000 × 3 × 32 × 32 by default):
@@ -24,20 +30,21 @@ throughput does not depend on their content, and nothing needs downloading.
 from __future__ import annotations
 
 import argparse
-import platform
+import itertools
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import write_json  # benchmarks/ is on sys.path when a script runs
+from _common import hypermodel_config, machine, random_images, timed, write_json  # benchmarks/ is on sys.path
 from torch.utils.data import DataLoader, Dataset
 
-from hpsearch.config import RunConfig, from_dict
+from hpsearch.config import RunConfig
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.losses import GANObjective
 from hpsearch.training import build_state, resolve_device, train_step
+
+VARIANT_PARTS = ("bf16", "cl", "compile")
 
 
 class _PerItemDataset(Dataset):
@@ -56,14 +63,26 @@ class _PerItemDataset(Dataset):
         return x, self.labels[i]
 
 
-def _config(args: argparse.Namespace, family: str = "dcgan") -> RunConfig:
-    extra = {"g_attention": args.image_size} if family == "sagan" else {}
-    return from_dict({
-        "data": {"name": "cifar10", "image_size": args.image_size, "hflip": True},
-        "model": {"generator": family, "g_width": args.width, "d_width": args.width, "dense_channels": 256,
-                  "z_dim": 128, "g_cond": "cbn_linear", "d_cond": "projection", "d_spectral_norm": True, **extra},
-        "train": {"batch_size": args.batch, "loss": "hinge", "ema": False},
-    }, "<benchmark>")
+def parse_variants(text: str) -> list[str]:
+    """`all`, or comma-separated `+`-joined subsets of bf16, cl, compile (`plain` for none), each in canonical order."""
+    if text.strip() == "all":
+        combos = itertools.product((True, False), repeat=len(VARIANT_PARTS))
+        return ["+".join(p for p, on in zip(VARIANT_PARTS, c, strict=True) if on) or "plain" for c in combos]
+    variants = []
+    for item in (v.strip() for v in text.split(",") if v.strip()):
+        parts = set() if item == "plain" else set(item.split("+"))
+        if not parts <= set(VARIANT_PARTS):
+            raise argparse.ArgumentTypeError(f"variant {item!r}: use plain or +-joined parts of {VARIANT_PARTS}")
+        variants.append("+".join(p for p in VARIANT_PARTS if p in parts) or "plain")
+    if not variants:
+        raise argparse.ArgumentTypeError("no variant given")
+    return variants
+
+
+def _variant_config(args: argparse.Namespace, variant: str, family: str = "dcgan") -> RunConfig:
+    parts = set(variant.split("+"))
+    return hypermodel_config(args.image_size, args.width, args.batch, family, amp="bf16" in parts,
+                             channels_last="cl" in parts, compile="compile" in parts)
 
 
 def _loader_batches(loader: DataLoader, device: torch.device) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
@@ -82,17 +101,21 @@ def _loader_batches(loader: DataLoader, device: torch.device) -> Callable[[], tu
     return next_batch
 
 
-def _timed(run: Callable[[int], None], steps: int, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    run(steps)
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
+def _hpsearch_loop(cfg: RunConfig, data: ImageDataset, device: torch.device) -> Callable[[int], None]:
+    """`steps` training steps of the hpsearch loop: device-resident batches, cfg's autocast and memory format."""
+    state = build_state(cfg, data, device)
+    cl = device.type == "cuda" and cfg.train.channels_last
+    sampler = DeviceBatchSampler(data, cfg.train.batch_size, device, state.rng, hflip=True, channels_last=cl)
+    objective = GANObjective(cfg.train)
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            train_step(state, objective, sampler.sample, cfg, data.num_classes)
+
+    return run
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--image-size", type=int, default=32)
@@ -103,90 +126,80 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--num-workers", type=int, default=2)
+    parser.add_argument("--variants", type=parse_variants, default=["bf16+cl"],
+                        help="hpsearch-loop variants against the DataLoader loop (see above)")
     parser.add_argument("--families", help="comma-separated generator families to compare instead")
     parser.add_argument("--json", type=Path, help="also write the results here")
-    args = parser.parse_args()
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
-    cfg = _config(args)
-    g = torch.Generator().manual_seed(0)
-    shape = (args.images, 3, args.image_size, args.image_size)
-    data = ImageDataset(torch.randint(0, 256, shape, dtype=torch.uint8, generator=g),
-                        torch.randint(0, 10, (args.images,), generator=g), [str(i) for i in range(10)])
+    data = random_images(args.images, args.image_size)
     if args.families:
         _families(args, data, device)
         return
-
-    objective = GANObjective(cfg.train)
-    ours_state = build_state(cfg, data, device)
-    cl = device.type == "cuda" and cfg.train.channels_last
-    sampler = DeviceBatchSampler(data, args.batch, device, ours_state.rng, hflip=True, channels_last=cl)
-
-    def ours(steps: int) -> None:
-        for _ in range(steps):
-            train_step(ours_state, objective, sampler.sample, cfg, 10)
-
-    plain_cfg = from_dict({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "amp": False,
-                                                      "channels_last": False}}, "<benchmark>")
+    loops = {f"hpsearch {v}": _hpsearch_loop(_variant_config(args, v), data, device) for v in args.variants}
+    plain_cfg = _variant_config(args, "plain")
     plain_state = build_state(plain_cfg, data, device)
     loader = DataLoader(_PerItemDataset(data), batch_size=args.batch, shuffle=True, drop_last=True,
                         num_workers=args.num_workers, pin_memory=device.type == "cuda",
                         persistent_workers=args.num_workers > 0)
     loader_batches = _loader_batches(loader, device)
+    objective = GANObjective(plain_cfg.train)
 
     def plain(steps: int) -> None:
         for _ in range(steps):
-            train_step(plain_state, objective, loader_batches, plain_cfg, 10)
+            train_step(plain_state, objective, loader_batches, plain_cfg, data.num_classes)
 
-    ours(args.warmup)
-    plain(args.warmup)
-    rates: dict[str, list[float]] = {"hpsearch": [], "dataloader": []}
+    loops["dataloader"] = plain
+    for run in loops.values():
+        run(args.warmup)
+    rates: dict[str, list[float]] = {name: [] for name in loops}
     for _ in range(args.rounds):
-        for name, run in (("hpsearch", ours), ("dataloader", plain)):
-            rates[name].append(args.batch * args.steps / _timed(run, args.steps, device))
-    ours_med, plain_med = statistics.median(rates["hpsearch"]), statistics.median(rates["dataloader"])
-    machine = _machine(device)
-    result = {"device": machine, "torch": torch.__version__, "image_size": args.image_size, "batch": args.batch,
-              "width": args.width, "num_workers": args.num_workers, "steps_per_round": args.steps,
-              "rounds": args.rounds, "hpsearch_img_s": rates["hpsearch"], "dataloader_img_s": rates["dataloader"],
-              "ratio": ours_med / plain_med}
-    print(f"| {machine} | {args.image_size} | {args.batch} | {args.width} | {args.num_workers} | "
-          f"{ours_med:.0f} | {plain_med:.0f} | {ours_med / plain_med:.2f}x |")
-    write_json(args.json, result)
+        for name, run in loops.items():
+            rates[name].append(args.batch * args.steps / timed(run, args.steps, device))
+    medians = {name: statistics.median(r) for name, r in rates.items()}
+    rows = []
+    for variant in args.variants:
+        ours, theirs = rates[f"hpsearch {variant}"], rates["dataloader"]
+        ratio = medians[f"hpsearch {variant}"] / medians["dataloader"]
+        rows.append({"variant": variant, "hpsearch_img_s": ours, "dataloader_img_s": theirs, "ratio": ratio})
+        print(f"| {machine(device)} | {args.image_size} | {args.batch} | {args.width} | {args.num_workers} | "
+              f"{variant} | {medians[f'hpsearch {variant}']:.0f} ({_listed(ours)}) | "
+              f"{medians['dataloader']:.0f} ({_listed(theirs)}) | {ratio:.2f}x |", flush=True)
+    first = rows[0]
+    write_json(args.json, {"device": machine(device), "torch": torch.__version__, "image_size": args.image_size,
+                           "batch": args.batch, "width": args.width, "num_workers": args.num_workers,
+                           "steps_per_round": args.steps, "rounds": args.rounds, "rows": rows,
+                           "hpsearch_img_s": first["hpsearch_img_s"], "dataloader_img_s": first["dataloader_img_s"],
+                           "ratio": first["ratio"]})
 
 
 def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device) -> None:
     """The hpsearch loop per generator family, rounds alternating between families."""
-    runs: dict[str, Callable[[int], None]] = {}
-    for family in [f.strip() for f in args.families.split(",") if f.strip()]:
-        cfg = _config(args, family)
-        state = build_state(cfg, data, device)
-        cl = device.type == "cuda" and cfg.train.channels_last
-        sampler = DeviceBatchSampler(data, args.batch, device, state.rng, hflip=True, channels_last=cl)
-        objective = GANObjective(cfg.train)
-
-        def run(steps: int, state=state, sampler=sampler, objective=objective, cfg=cfg) -> None:  # type: ignore[no-untyped-def]
-            for _ in range(steps):
-                train_step(state, objective, sampler.sample, cfg, 10)
-
+    variant = args.variants[0]
+    runs = {family: _hpsearch_loop(_variant_config(args, variant, family), data, device)
+            for family in [f.strip() for f in args.families.split(",") if f.strip()]}
+    for run in runs.values():
         run(args.warmup)
-        runs[family] = run
     rates: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(args.rounds):
         for name, family_run in runs.items():
-            rates[name].append(args.batch * args.steps / _timed(family_run, args.steps, device))
+            rates[name].append(args.batch * args.steps / timed(family_run, args.steps, device))
     medians = {name: statistics.median(r) for name, r in rates.items()}
     first = next(iter(medians))
     for name, rate in medians.items():
-        print(f"| {_machine(device)} | {name} | {args.image_size} | {args.batch} | {args.width} | {rate:.0f} | "
-              f"{rate / medians[first]:.2f}x |")
-    write_json(args.json, {"device": _machine(device), "torch": torch.__version__, "image_size": args.image_size,
-                           "batch": args.batch, "width": args.width, "img_s": rates, "median_img_s": medians})
+        print(f"| {machine(device)} | {name} | {args.image_size} | {args.width} | {rate:.0f} ({_listed(rates[name])}) "
+              f"| {rate / medians[first]:.2f}x |", flush=True)
+    write_json(args.json, {"device": machine(device), "torch": torch.__version__, "image_size": args.image_size,
+                           "batch": args.batch, "width": args.width, "variant": variant, "img_s": rates,
+                           "median_img_s": medians})
 
 
-def _machine(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+def _listed(rates: list[float]) -> str:
+    return ", ".join(f"{r:.0f}" for r in rates)
 
 
 if __name__ == "__main__":

@@ -187,6 +187,11 @@ class TrainConfig:
         seed: seeds model init, noise, labels and batches.
         amp: bf16 autocast (CUDA only; ignored on CPU).
         channels_last: channels-last memory format (CUDA only).
+        compile: `torch.compile` the generator and the discriminator (each module once; the
+            optimizers stay eager: fused Adam on CUDA is one kernel already). It pays only for
+            long trials: compiling costs seconds to minutes up front (benchmarks/README.md,
+            `compile_cost.py`). Not with loss `wgan_gp`: its gradient penalty needs a double
+            backward, which torch.compile does not support.
         log_every: steps between metrics-log lines (and the divergence check).
         eval_every: steps between evaluation callbacks.
         checkpoint_every: steps between checkpoints (one is always written at the end).
@@ -213,6 +218,7 @@ class TrainConfig:
     seed: int = option(0, ge=0, le=MAX_SEED)
     amp: bool = True
     channels_last: bool = True
+    compile: bool = False
     log_every: int = option(50, ge=1, le=MAX_STEPS)
     eval_every: int = option(500, ge=1, le=MAX_STEPS)
     checkpoint_every: int = option(500, ge=1, le=MAX_STEPS)
@@ -570,6 +576,10 @@ def _resolve(cfg: RunConfig, source: str) -> None:
             f"{cfg.data.image_size}; got {model.d_hidden_layer}"
         )
     _check_attention(cfg, source)
+    if cfg.train.compile and cfg.train.loss == "wgan_gp":
+        raise ConfigError(f"{source}: train.compile: cannot be used with train.loss wgan_gp (its gradient "
+                          "penalty differentiates twice, which torch.compile does not support); use hinge or bce, "
+                          "or compile: false")
     diffaug_ops(cfg.train.diffaug, f"{source}: train.diffaug")
     if cfg.data.name == "image_folder" and not cfg.data.root:
         raise ConfigError(f"{source}: data.root: required for data.name image_folder (a folder of class sub-folders)")

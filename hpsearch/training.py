@@ -10,6 +10,8 @@ import copy
 import json
 import logging
 import math
+import os
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -36,8 +38,9 @@ _logger = logging.getLogger(__name__)
 
 METRICS_LOG = "metrics.jsonl"
 CONFIG_NAME = "config.yaml"
-# Changing these on resume does not change the trajectory, so a resumed run may differ in them.
-RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class"}
+# Changing these on resume does not change the trajectory, so a resumed run may differ in them
+# (`compile` changes only the rounding of floating-point sums, as another GPU would).
+RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class", "compile"}
 RESUMABLE_SECTIONS = {"metrics"}  # what is measured does not change the trajectory
 
 # Called as cb(step, sampling_generator, record): `record` is the log line so far (losses,
@@ -54,6 +57,20 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda: no CUDA device is available on this machine; use cpu or auto")
     return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """Where a run trains, as a trial records it: `cpu`, or the CUDA device with its physical GPU and name.
+
+    A worker pinned by `CUDA_VISIBLE_DEVICES=3` sees its GPU as cuda:0; the record names GPU 3, so
+    that a slow or failing trial can be traced to the card it ran on.
+    """
+    if device.type != "cuda":
+        return str(device)
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    physical = visible[index] if index < len(visible) else str(index)
+    return f"cuda:{index} (GPU {physical}, {torch.cuda.get_device_name(index)})"
 
 
 class EMA:
@@ -154,8 +171,11 @@ class TrainState:
         self.step = int(payload["step"])
         self.generator.load_state_dict(payload["generator"])
         self.discriminator.load_state_dict(payload["discriminator"])
-        self.opt_g.load_state_dict(payload["opt_g"])
-        self.opt_d.load_state_dict(payload["opt_d"])
+        for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
+            fused = [group.get("fused") for group in opt.param_groups]
+            opt.load_state_dict(payload[key])
+            for group, flag in zip(opt.param_groups, fused, strict=True):  # this device's choice, not the saving one's
+                group["fused"] = flag
         if self.ema is not None and payload["ema"] is not None:
             self.ema.model.load_state_dict(payload["ema"])
         self.rng.set_state(payload["rng"]["train"])
@@ -188,11 +208,31 @@ def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> 
     if device.type == "cuda" and t.channels_last:
         gen = gen.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         disc = disc.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    opt_g = torch.optim.Adam(gen.parameters(), lr=t.g_lr, betas=(t.g_betas[0], t.g_betas[1]))
-    opt_d = torch.optim.Adam(disc.parameters(), lr=t.d_lr, betas=(t.d_betas[0], t.d_betas[1]))
-    ema = EMA(gen, t.ema_decay, t.ema_warmup) if t.ema else None
+    # Fused Adam on CUDA: one kernel for all parameters instead of a few per parameter.
+    fused = device.type == "cuda"
+    opt_g = torch.optim.Adam(gen.parameters(), lr=t.g_lr, betas=(t.g_betas[0], t.g_betas[1]), fused=fused)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=t.d_lr, betas=(t.d_betas[0], t.d_betas[1]), fused=fused)
+    ema = EMA(gen, t.ema_decay, t.ema_warmup) if t.ema else None  # an eager copy, made before compiling
+    if t.compile:
+        check_compile(device)
+        # Module.compile keeps the state_dict's keys (no `_orig_mod.` prefix): checkpoints are the same.
+        gen.compile()
+        disc.compile()
     rng = torch.Generator(device=device).manual_seed(t.seed)
     return TrainState(gen, disc, opt_g, opt_d, ema, rng)
+
+
+def check_compile(device: torch.device) -> None:
+    """Fail before training when `train.compile` cannot work here: Inductor needs a C++ compiler on the CPU.
+
+    Without one, torch.compile fails only at the first step, deep in a traceback.
+
+    Raises:
+        ConfigError: naming what is missing.
+    """
+    if device.type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+        raise ConfigError("train.compile: torch.compile on the CPU needs a C++ compiler (g++ or clang++), and none "
+                          "is on PATH; install one or set train.compile: false")
 
 
 def sample_latents(state: TrainState, batch_size: int, z_dim: int,

@@ -162,13 +162,25 @@ def check_metrics(cfg: RunConfig, dataset: ImageDataset) -> None:
     m, k = cfg.metrics, dataset.num_classes
     if m.samples // k < 2:
         raise ConfigError(f"metrics.samples: needs at least 2 per class ({2 * k} for {k} classes); got {m.samples}")
-    if m.features == "inception":
-        if importlib.util.find_spec("torch_fidelity") is None:
-            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {INCEPTION_HOW}")
-        if m.inception_weights is not None and not Path(m.inception_weights).is_file():
-            raise ConfigError(f"metrics.inception_weights: {m.inception_weights} not found; {INCEPTION_HOW}")
+    check_features(cfg)
     counts = torch.bincount(dataset.labels[reference_pick(dataset, m.real_samples)], minlength=k)
     too_few = [c for c in range(k) if counts[c] < 2]
     if too_few:
         raise ConfigError(f"metrics.real_samples: classes {too_few[:10]} have fewer than 2 real images among the "
                           f"{int(counts.sum())} used; raise metrics.real_samples (got {m.real_samples})")
+
+
+def check_features(cfg: RunConfig) -> None:
+    """The FID features can be had: for `inception`, torch-fidelity and the named weights file.
+
+    Needs no data, so callers run it before loading (and caching) a dataset.
+
+    Raises:
+        ConfigError: naming the metrics key and how to get what is missing.
+    """
+    m = cfg.metrics
+    if m.features == "inception":
+        if importlib.util.find_spec("torch_fidelity") is None:
+            raise ConfigError(f"metrics.features inception: torch-fidelity is not installed; {INCEPTION_HOW}")
+        if m.inception_weights is not None and not Path(m.inception_weights).is_file():
+            raise ConfigError(f"metrics.inception_weights: {m.inception_weights} not found; {INCEPTION_HOW}")

@@ -142,6 +142,26 @@ def _open_rdb(url: str, options: dict[str, Any], heartbeat_s: int | None,
         raise _cannot_open(url, exc) from exc
 
 
+def probe_storage(url: str) -> None:
+    """Check that the storage at `url` can be used, creating nothing: no study, no SQLite file.
+
+    Run first by everything that is about to create state (a study, a dataset cache), so that an
+    unreachable or silent database is one line before anything is written: a PostgreSQL server
+    must answer one connection within the connect timeout, a storage proxy must answer as one,
+    a SQLite path must be writable.
+
+    Raises:
+        ConfigError: naming the (masked) URL and what is wrong.
+    """
+    scheme = scheme_of(url)
+    if scheme == "grpc":
+        open_proxy_storage(url, None, None).close()
+        return
+    check_storage_url(url)
+    if scheme == "postgresql":
+        _probe(url, engine_kwargs(url))
+
+
 def check_storage_url(url: str, must_exist: bool = False) -> None:
     """A storage URL hpsearch can use, with a usable SQLite path (nothing is created).
 

@@ -36,6 +36,7 @@ from hpsearch.search.objective import trial_run_dir, upload_run
 from hpsearch.search.record import TrialRecord, TrialWriter, read_trial, read_trials
 from hpsearch.search.storage import storage_seconds
 from hpsearch.search.study import make_storage
+from hpsearch.training import describe_device
 
 SUFFIX = ".confirm"
 SEED_STRIDE = 1_000_003  # run i of a configuration trains with its search seed + (i + 1) * this (mod 2**31-1)
@@ -144,7 +145,7 @@ class ConfirmObjective:
         cfg = replace_sections(from_dict(source.config, f"trial {source_number} config"), train={"seed": train_seed})
         objective, record = self.loaded.cfg.objective, TrialWriter(trial)
         run_dir, retry = trial_run_dir(self.loaded.runs_dir / "confirm", trial)
-        record.start(cfg, str(run_dir.resolve()), str(self.device), objective)
+        record.start(cfg, str(run_dir.resolve()), describe_device(self.device), objective)
         record.confirmation(source_number, index, train_seed, eval_seed, self.samples)
         start, storage_start = time.perf_counter(), storage_seconds()
         try:

@@ -23,6 +23,7 @@ from hpsearch.runner import Best, noise_seeds, remeasure, run_training
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
+from hpsearch.training import describe_device
 
 _logger = logging.getLogger(__name__)
 
@@ -80,7 +81,8 @@ class Objective:
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
         if not retry and run_dir.exists():
             shutil.rmtree(run_dir)  # left by an older study of the same name
-        record.start(cfg, str(run_dir.resolve()), str(self.device), loaded.cfg.objective)  # found from anywhere
+        # The run folder resolved, so that it is found from anywhere.
+        record.start(cfg, str(run_dir.resolve()), describe_device(self.device), loaded.cfg.objective)
         reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune",
                              cfg.metrics.collapse_margin)
 

@@ -119,7 +119,7 @@ class SearchSpace:
         return list(found.values())
 
     def check(self, base: dict[str, Any], n_blocks: int) -> None:
-        """Validate every value each node can produce, under its branch, against `base`.
+        """Validate every value each node can produce, under its branch, against `base`, alone and in pairs.
 
         Bad ranges then fail at load time, not as failed trials hours later. Every choice is
         tried, and every value of an int range on a field that allows only some values inside
@@ -127,21 +127,58 @@ class SearchSpace:
         `MAX_CHECKED_VALUES`, and a longer range on such a field fails at its ends anyway).
         Other ranges are tried at their ends, which is a proof for them: their fields accept
         an interval, also where it depends on other fields (hidden-concat layers: 0..blocks).
+
+        Then every pair of nodes that can be active together is tried with every pair of those
+        values: the config's rules that tie fields together each tie two (generator `sagan` and
+        its attention resolution, `train.compile` and loss `wgan_gp`), so a combination the
+        space can draw and the config refuses is found here, whatever the other nodes' defaults.
         """
         defaults: dict[str, Any] = {}
-        for node, _ in _walk(self.nodes, []):
+        walked = _walk(self.nodes, [])
+        for node, _ in walked:
             for name in node.names(n_blocks):
                 defaults.setdefault(name, node.low if node.kind in ("int", "float") else
                                     (node.choices[0] if node.kind == "choice" else None))
-        for node, conditions in _walk(self.nodes, []):
+        for node, conditions in walked:
             for value in _values_to_check(node):
-                params = {**defaults, **dict(conditions), **{n: value for n in node.names(n_blocks)}}
-                try:
-                    self.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
-                except ConfigError as exc:
-                    where = f"params.{node.section}.{node.key}"
-                    raise ConfigError(f"{self.path}: {where}: value {value!r} (with {dict(conditions) or 'defaults'})"
-                                      f" gives an invalid config: {str(exc).removeprefix(': ')}") from exc
+                self._try(base, n_blocks, defaults, conditions, [(node, value)])
+        for i, (a, cond_a) in enumerate(walked):
+            for b, cond_b in walked[i + 1:]:
+                conditions = _merge_conditions(cond_a, cond_b)
+                if conditions is None:  # under branches that exclude each other
+                    continue
+                for va in _values_to_check(a):
+                    for vb in _values_to_check(b):
+                        if _agrees(conditions, [(a, va), (b, vb)]):
+                            self._try(base, n_blocks, defaults, conditions, [(a, va), (b, vb)])
+
+    def _try(self, base: dict[str, Any], n_blocks: int, defaults: dict[str, Any],
+             conditions: list[tuple[str, Any]], values: list[tuple[Node, Any]]) -> None:
+        params = {**defaults, **dict(conditions)}
+        for node, value in values:
+            params.update({n: value for n in node.names(n_blocks)})
+        try:
+            self.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
+        except ConfigError as exc:
+            what = " with ".join(f"params.{node.section}.{node.key}: value {value!r}" for node, value in values)
+            raise ConfigError(f"{self.path}: {what} (with {dict(conditions) or 'defaults'}) gives an invalid "
+                              f"config: {str(exc).removeprefix(': ')}") from exc
+
+
+def _merge_conditions(a: list[tuple[str, Any]], b: list[tuple[str, Any]]) -> list[tuple[str, Any]] | None:
+    """The conditions of both branches, or None when they ask one choice for two values."""
+    merged = dict(a)
+    for key, value in b:
+        if merged.setdefault(key, value) != value:
+            return None
+    return list(merged.items())
+
+
+def _agrees(conditions: list[tuple[str, Any]], values: list[tuple[Node, Any]]) -> bool:
+    """The tried values do not contradict the branch conditions (a choice tried at a value its child excludes)."""
+    required = dict(conditions)
+    return all(node.key not in required or node.kind != "choice" or required[node.key] == value
+               for node, value in values)
 
 
 def _values_to_check(node: Node) -> list[Any]:

@@ -101,12 +101,14 @@ def test_malformed_proxy_urls_are_refused(url: str) -> None:
         parse_grpc_url(url)
 
 
-def test_worker_with_no_proxy_at_the_url_exits_2_with_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", ["worker", "run"])
+def test_no_proxy_at_the_url_exits_2_with_one_line_before_the_data_is_cached(tmp_path: Path, command: str) -> None:
+    # A fresh data folder: the storage is probed before the dataset is cached (and its progress line logged).
     path = write_study(tmp_path)
-    run = _cli("worker", str(path), "--storage", f"grpc://127.0.0.1:{free_port()}")
+    run = _cli(command, str(path), "--storage", f"grpc://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "d"))
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().count("\n") == 0 and "no storage proxy answers" in run.stderr, run.stderr
-    assert not (tmp_path / "study.db").exists()
+    assert not (tmp_path / "study.db").exists() and not (tmp_path / "d").exists()
 
 
 def test_proxy_refuses_another_proxy_as_its_database_and_a_taken_port(tmp_path: Path) -> None:
