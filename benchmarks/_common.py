@@ -81,3 +81,22 @@ def machine(device: Any) -> str:
     if device.type == "cuda":
         return str(torch.cuda.get_device_name(device))
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+def training_loop(cfg: Any, data: Any, device: Any) -> Callable[[int], None]:
+    """`run(steps)`: that many steps of the hpsearch loop on `cfg` (device-resident batches with flips, cfg's
+    autocast and memory format), from a fresh seeded state."""
+    from hpsearch.data import DeviceBatchSampler
+    from hpsearch.losses import GANObjective
+    from hpsearch.training import build_state, train_step
+
+    state = build_state(cfg, data, device)
+    cl = device.type == "cuda" and cfg.train.channels_last
+    sampler = DeviceBatchSampler(data, cfg.train.batch_size, device, state.rng, hflip=True, channels_last=cl)
+    objective = GANObjective(cfg.train)
+
+    def run(steps: int) -> None:
+        for _ in range(steps):
+            train_step(state, objective, sampler.sample, cfg, data.num_classes)
+
+    return run

@@ -7,30 +7,35 @@ D frozen in the G step) against the eager state's, then alternates `--rounds` ro
 steps between the two and takes the medians. The break-even trial length is the compile time
 divided by the time saved per step; a trial shorter than that is slower compiled.
 
+Inductor caches what it compiled on disk, and a later process compiling the same graphs (a later trial
+of the same architecture on this machine) loads them instead: by default the script compiles into a
+fresh, empty cache folder, so the figure is what a first trial pays; `--inductor-cache DIR` names a
+folder to reuse (run twice with the same folder to see the warm cost).
+
 Models: `quickstart` (configs/digits.yaml's model at 16×16, batch 64) and `full` (the 32×32
 full-width hypermodel of `train_throughput.py`, batch 64), on random uint8 data of their shape.
 
 Usage:
     python benchmarks/compile_cost.py [--device auto] [--models quickstart,full] [--steps 10]
-        [--rounds 3] [--warmup 3] [--json OUT.json]
+        [--rounds 3] [--warmup 3] [--inductor-cache DIR] [--json OUT.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
-from collections.abc import Callable
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
-from _common import hypermodel_config, machine, random_images, timed, write_json  # benchmarks/ is on sys.path
+from _common import hypermodel_config, machine, random_images, timed, training_loop, write_json  # on sys.path
 
 from hpsearch.config import RunConfig, load_config, replace_sections
-from hpsearch.data import DeviceBatchSampler, ImageDataset
-from hpsearch.losses import GANObjective
-from hpsearch.training import build_state, resolve_device, train_step
+from hpsearch.data import ImageDataset
+from hpsearch.training import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("quickstart", "full")
@@ -46,25 +51,12 @@ def model_config(name: str) -> tuple[RunConfig, ImageDataset]:
     raise argparse.ArgumentTypeError(f"model {name!r}: choose from {MODELS}")
 
 
-def _loop(cfg: RunConfig, data: ImageDataset, device: torch.device) -> Callable[[int], None]:
-    state = build_state(cfg, data, device)
-    cl = device.type == "cuda" and cfg.train.channels_last
-    sampler = DeviceBatchSampler(data, cfg.train.batch_size, device, state.rng, hflip=True, channels_last=cl)
-    objective = GANObjective(cfg.train)
-
-    def run(steps: int) -> None:
-        for _ in range(steps):
-            train_step(state, objective, sampler.sample, cfg, data.num_classes)
-
-    return run
-
-
 def measure(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Compile time, steady-state seconds per step (eager, compiled) and the break-even trial length."""
     cfg, data = model_config(name)
     torch._dynamo.reset()
-    eager = _loop(cfg, data, device)
-    compiled = _loop(replace_sections(cfg, train={"compile": True}), data, device)
+    eager = training_loop(cfg, data, device)
+    compiled = training_loop(replace_sections(cfg, train={"compile": True}), data, device)
     eager_first = timed(eager, args.warmup, device)
     compiled_first = timed(compiled, args.warmup, device)
     times: dict[str, list[float]] = {"eager": [], "compiled": []}
@@ -87,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round and loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3, help="first steps, where compilation happens")
+    parser.add_argument("--inductor-cache", type=Path, help="Inductor's cache folder (default: a fresh, empty one)")
     parser.add_argument("--json", type=Path)
     return parser
 
@@ -94,12 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
+    cache = args.inductor_cache or Path(tempfile.mkdtemp(prefix="hpsearch-inductor-"))
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)  # read when Inductor first compiles, not at import
     rows = []
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         row = measure(name, args, device)
+        row["inductor_cache"] = "fresh" if args.inductor_cache is None else "reused"
         rows.append(row)
-        print(f"| {machine(device)} | {name} | {row['image_size']} | {row['compile_s']:.1f} s | "
-              f"{1e3 * statistics.median(row['eager_step_s']):.1f} ms | "
+        print(f"| {machine(device)} | {name} | {row['image_size']} | {row['inductor_cache']} | "
+              f"{row['compile_s']:.1f} s | {1e3 * statistics.median(row['eager_step_s']):.1f} ms | "
               f"{1e3 * statistics.median(row['compiled_step_s']):.1f} ms | {row['speedup']:.2f}x | "
               f"{row['break_even_steps']:.0f} |", flush=True)
     write_json(args.json, {"device": machine(device), "torch": torch.__version__, "rows": rows})

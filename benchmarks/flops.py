@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _common import machine, timed, write_json  # benchmarks/ is on sys.path when a script runs
+from _common import machine, timed, training_loop, write_json  # benchmarks/ is on sys.path
 from compile_cost import MODELS, model_config
 from torch.utils.flop_counter import FlopCounterMode
 
-from hpsearch.data import DeviceBatchSampler
-from hpsearch.losses import GANObjective
-from hpsearch.training import build_state, resolve_device, train_step
+from hpsearch.training import resolve_device
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, rounds: int = 5) -> float:
@@ -48,15 +46,7 @@ def matmul_rate(device: torch.device, dtype: torch.dtype, rounds: int = 5) -> fl
 
 def measure(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     cfg, data = model_config(name)
-    state = build_state(cfg, data, device)
-    cl = device.type == "cuda" and cfg.train.channels_last
-    sampler = DeviceBatchSampler(data, cfg.train.batch_size, device, state.rng, hflip=True, channels_last=cl)
-    objective = GANObjective(cfg.train)
-
-    def run(steps: int) -> None:
-        for _ in range(steps):
-            train_step(state, objective, sampler.sample, cfg, data.num_classes)
-
+    run = training_loop(cfg, data, device)
     run(2)  # warm-up: allocator, kernels chosen
     counter = FlopCounterMode(display=False)
     with counter:

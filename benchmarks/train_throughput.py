@@ -36,11 +36,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from _common import hypermodel_config, machine, random_images, timed, write_json  # benchmarks/ is on sys.path
+from _common import hypermodel_config, machine, random_images, timed, training_loop, write_json  # on sys.path
 from torch.utils.data import DataLoader, Dataset
 
 from hpsearch.config import RunConfig
-from hpsearch.data import DeviceBatchSampler, ImageDataset
+from hpsearch.data import ImageDataset
 from hpsearch.losses import GANObjective
 from hpsearch.training import build_state, resolve_device, train_step
 
@@ -101,20 +101,6 @@ def _loader_batches(loader: DataLoader, device: torch.device) -> Callable[[], tu
     return next_batch
 
 
-def _hpsearch_loop(cfg: RunConfig, data: ImageDataset, device: torch.device) -> Callable[[int], None]:
-    """`steps` training steps of the hpsearch loop: device-resident batches, cfg's autocast and memory format."""
-    state = build_state(cfg, data, device)
-    cl = device.type == "cuda" and cfg.train.channels_last
-    sampler = DeviceBatchSampler(data, cfg.train.batch_size, device, state.rng, hflip=True, channels_last=cl)
-    objective = GANObjective(cfg.train)
-
-    def run(steps: int) -> None:
-        for _ in range(steps):
-            train_step(state, objective, sampler.sample, cfg, data.num_classes)
-
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
@@ -140,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.families:
         _families(args, data, device)
         return
-    loops = {f"hpsearch {v}": _hpsearch_loop(_variant_config(args, v), data, device) for v in args.variants}
+    loops = {f"hpsearch {v}": training_loop(_variant_config(args, v), data, device) for v in args.variants}
     plain_cfg = _variant_config(args, "plain")
     plain_state = build_state(plain_cfg, data, device)
     loader = DataLoader(_PerItemDataset(data), batch_size=args.batch, shuffle=True, drop_last=True,
@@ -180,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
 def _families(args: argparse.Namespace, data: ImageDataset, device: torch.device) -> None:
     """The hpsearch loop per generator family, rounds alternating between families."""
     variant = args.variants[0]
-    runs = {family: _hpsearch_loop(_variant_config(args, variant, family), data, device)
+    runs = {family: training_loop(_variant_config(args, variant, family), data, device)
             for family in [f.strip() for f in args.families.split(",") if f.strip()]}
     for run in runs.values():
         run(args.warmup)

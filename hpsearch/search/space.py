@@ -144,13 +144,13 @@ class SearchSpace:
                 self._try(base, n_blocks, defaults, conditions, [(node, value)])
         for i, (a, cond_a) in enumerate(walked):
             for b, cond_b in walked[i + 1:]:
-                conditions = _merge_conditions(cond_a, cond_b)
-                if conditions is None:  # under branches that exclude each other
+                both = _merge_conditions(cond_a, cond_b)
+                if both is None:  # under branches that exclude each other
                     continue
                 for va in _values_to_check(a):
                     for vb in _values_to_check(b):
-                        if _agrees(conditions, [(a, va), (b, vb)]):
-                            self._try(base, n_blocks, defaults, conditions, [(a, va), (b, vb)])
+                        if _agrees(both, [(a, va), (b, vb)]):
+                            self._try(base, n_blocks, defaults, both, [(a, va), (b, vb)])
 
     def _try(self, base: dict[str, Any], n_blocks: int, defaults: dict[str, Any],
              conditions: list[tuple[str, Any]], values: list[tuple[Node, Any]]) -> None:
