@@ -168,20 +168,48 @@ class TrainState:
         }
 
     def load_state_dict(self, payload: Mapping[str, Any]) -> None:
+        """Restore a checkpoint, also one saved on another device (a trial retried on another worker).
+
+        On the same kind of device the run continues bit-identically. From CPU to CUDA or back, the
+        run's generator state does not transfer (the two generators keep different states), so the
+        run's RNG is re-seeded from its seed and the step, with a warning: the run continues
+        correctly but not bit-identically.
+        """
         self.step = int(payload["step"])
         self.generator.load_state_dict(payload["generator"])
         self.discriminator.load_state_dict(payload["discriminator"])
-        for opt, key in ((self.opt_g, "opt_g"), (self.opt_d, "opt_d")):
-            fused = [group.get("fused") for group in opt.param_groups]
-            opt.load_state_dict(payload[key])
-            for group, flag in zip(opt.param_groups, fused, strict=True):  # this device's choice, not the saving one's
-                group["fused"] = flag
+        load_optimizer(self.opt_g, payload["opt_g"])
+        load_optimizer(self.opt_d, payload["opt_d"])
         if self.ema is not None and payload["ema"] is not None:
             self.ema.model.load_state_dict(payload["ema"])
-        self.rng.set_state(payload["rng"]["train"])
+        try:
+            self.rng.set_state(payload["rng"]["train"])
+        except RuntimeError:  # a CPU generator's state on a CUDA generator, or the reverse
+            self.rng.manual_seed(self.rng.initial_seed() + 1_000_003 * self.step)
+            _logger.warning("resuming at step %d on %s from a checkpoint saved on another kind of device: the "
+                            "run's random streams are re-seeded (the run continues, not bit-identically)",
+                            self.step, self.rng.device)
         torch.set_rng_state(payload["rng"]["torch"])
-        if payload["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(payload["rng"]["cuda"])
+        cuda_states = list(payload["rng"]["cuda"])[:torch.cuda.device_count()] if torch.cuda.is_available() else []
+        for index, cuda_state in enumerate(cuda_states):  # a machine with fewer GPUs than the saving one
+            torch.cuda.set_rng_state(cuda_state, index)
+
+
+def load_optimizer(opt: torch.optim.Optimizer, saved: Mapping[str, Any]) -> None:
+    """Load an optimizer's state, keeping this device's fused setting rather than the saving one's.
+
+    Fused Adam (CUDA) keeps its step counts on the parameters' device; a state saved without it keeps
+    them on the CPU, so they are moved when this optimizer is fused.
+    """
+    fused = [group.get("fused") for group in opt.param_groups]
+    opt.load_state_dict(dict(saved))
+    for group, flag in zip(opt.param_groups, fused, strict=True):
+        group["fused"] = flag
+        if flag:
+            for param in group["params"]:
+                state = opt.state.get(param, {})
+                if "step" in state:
+                    state["step"] = state["step"].to(device=param.device, dtype=torch.float32)
 
 
 def batches_and_objective(cfg: RunConfig, dataset: ImageDataset, state: TrainState,

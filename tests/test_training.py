@@ -151,3 +151,33 @@ def test_ema_warmup_ramps_the_decay_so_early_averages_forget_the_initialization(
     share = math.prod(warm.decay_at(s) for s in range(1, 251))
     assert share < 1e-3
     torch.testing.assert_close(warm.model.weight, init * share + (1 - share))
+
+
+def test_resume_from_another_kind_of_device_reseeds_the_run_rng(tmp_path: Path,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """A CUDA generator's state (16 bytes) does not fit a CPU generator: the run goes on, re-seeded, and says so."""
+    from hpsearch.checkpoint import save_checkpoint
+
+    train(tiny_config(train={"steps": 2}), random_dataset(), tmp_path, torch.device("cpu"), progress=False)
+    payload = load_checkpoint(tmp_path / "checkpoint.pt", map_location=torch.device("cpu"))
+    payload["rng"]["train"] = torch.zeros(16, dtype=torch.uint8)  # what a CUDA generator saves
+    save_checkpoint(tmp_path / "checkpoint.pt", payload)
+    with caplog.at_level("WARNING"):
+        state = train(tiny_config(train={"steps": 4}), random_dataset(), tmp_path, torch.device("cpu"),
+                      resume=True, progress=False)
+    assert state.step == 4 and "re-seeded" in caplog.text
+    assert state.rng.initial_seed() == 0 + 1_000_003 * 2
+
+
+def test_an_optimizer_keeps_this_devices_fused_setting_when_loading_another_ones_state() -> None:
+    from hpsearch.training import load_optimizer
+
+    model = torch.nn.Linear(3, 2)
+    saved_opt = torch.optim.Adam(model.parameters())  # as saved on a CPU worker: not fused
+    model(torch.ones(1, 3)).sum().backward()
+    saved_opt.step()
+    fused_opt = torch.optim.Adam(model.parameters(), fused=True)  # PyTorch fuses on the CPU too
+    load_optimizer(fused_opt, saved_opt.state_dict())
+    assert all(group["fused"] for group in fused_opt.param_groups)
+    fused_opt.step()  # fused Adam accepts the loaded step counts
+    assert int(fused_opt.state[model.weight]["step"]) == 2

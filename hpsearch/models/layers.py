@@ -21,8 +21,8 @@ class EagerSpectralNorm(_SpectralNorm):
     (fakes). Compiled, that guard does not hold for every layer: with `train.compile` the
     backward failed ("modified by an inplace operation") for D's concat and hidden-concat
     embeddings and SAGAN's attention (torch 2.13, CPU), while projection and AC-GAN ran. Run
-    eagerly, it is PyTorch's exact code; the graph breaks around it cost little (quickstart:
-    1.25x compiled against 1.30x with it inside the graphs, measured when it worked).
+    eagerly, it is PyTorch's exact code; the graph breaks around it cost little (compiled steps
+    are still 1.3x faster on the CPU: benchmarks/README.md, `compile_cost.py`).
     """
 
     @torch.compiler.disable
