@@ -100,3 +100,28 @@ def training_loop(cfg: Any, data: Any, device: Any) -> Callable[[int], None]:
             train_step(state, objective, sampler.sample, cfg, data.num_classes)
 
     return run
+
+
+def digits_study(path: Path, name: str, storage: str, outputs: Path, trials: int, *, enqueue: bool = True,
+                 base: dict[str, dict[str, Any]] | None = None, sampler: dict[str, Any] | None = None,
+                 pruner: dict[str, Any] | None = None) -> Path:
+    """Write `studies/digits_quick.yaml` as study `name` on the tiny space to `path`, and return it.
+
+    It runs `trials` trials on `storage`, with artifacts and trial folders under `outputs`; `base` updates
+    sections of the base config (e.g. `{"train": {"steps": 300}}`), `sampler` updates the sampler,
+    `pruner` replaces the pruner; without `enqueue` the known best first trial is dropped.
+    """
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    study = yaml.safe_load((root / "studies" / "digits_quick.yaml").read_text())
+    if not enqueue:
+        study.pop("enqueue", None)
+    for section, values in (base or {}).items():
+        study["base"][section] = {**study["base"].get(section, {}), **values}
+    study.update({"study": name, "space": str(root / "search_spaces" / "tiny.yaml"), "stop": {"n_trials": trials},
+                  "storage": storage, "artifacts": str(outputs / "artifacts"), "runs_dir": str(outputs / "trials"),
+                  "sampler": {**study["sampler"], **(sampler or {})}, "pruner": pruner or study["pruner"]})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(study, sort_keys=False))
+    return path

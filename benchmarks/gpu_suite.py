@@ -47,7 +47,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from _common import digits_study  # benchmarks/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "benchmarks"
@@ -124,21 +124,11 @@ def plan(out: Path, smoke: bool) -> list[Step]:
 
 
 def write_study(folder: Path, trials: int, smoke: bool) -> Path:
-    """The digits quick study with `trials` trials, its storage and outputs under `folder` (written here)."""
-    study = yaml.safe_load((ROOT / "studies" / "digits_quick.yaml").read_text())
-    study.update({"study": "gpu_suite_digits", "space": str(ROOT / "search_spaces" / "tiny.yaml"),
-                  "storage": f"sqlite:///{folder / 'study.db'}", "artifacts": str(folder / "artifacts"),
-                  "runs_dir": str(folder / "trials")})
-    study["stop"] = {**study.get("stop", {}), "n_trials": 2 if smoke else trials}
-    if smoke:
-        study.pop("enqueue", None)
-        study["base"]["train"].update({"steps": 4, "eval_every": 2, "checkpoint_every": 4, "log_every": 2})
-        study["base"]["metrics"] = {**study["base"].get("metrics", {}), "samples": 40, "real_samples": 100,
-                                   "classifier_steps": 50, "msssim_pairs": 5}
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "study.yaml"
-    path.write_text(yaml.safe_dump(study, sort_keys=False))
-    return path
+    """The digits quick study with `trials` trials (2 tiny ones for `smoke`), storage and outputs under `folder`."""
+    small = {"train": {"steps": 4, "eval_every": 2, "checkpoint_every": 4, "log_every": 2},
+             "metrics": {"samples": 40, "real_samples": 100, "classifier_steps": 50, "msssim_pairs": 5}}
+    return digits_study(folder / "study.yaml", "gpu_suite_digits", f"sqlite:///{folder / 'study.db'}", folder,
+                        2 if smoke else trials, enqueue=not smoke, base=small if smoke else None)
 
 
 def machine() -> dict[str, Any]:

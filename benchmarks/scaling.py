@@ -28,7 +28,7 @@ from typing import Any
 
 import optuna
 import yaml
-from _common import write_json  # benchmarks/ is on sys.path when a script runs
+from _common import digits_study, write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.search import read_trial
 
@@ -36,15 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _study(folder: Path, name: str, storage: str, steps: int, trials: int) -> Path:
-    study = yaml.safe_load((ROOT / "studies" / "digits_quick.yaml").read_text())
-    study.pop("enqueue", None)
-    study["base"]["train"].update({"steps": steps, "eval_every": steps // 2, "checkpoint_every": steps})
-    study.update({"study": name, "space": str(ROOT / "search_spaces" / "tiny.yaml"), "pruner": {"name": "none"},
-                  "stop": {"n_trials": trials}, "storage": storage, "artifacts": str(folder / name / "artifacts"),
-                  "runs_dir": str(folder / name / "trials")})
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(study))
-    return path
+    train = {"steps": steps, "eval_every": steps // 2, "checkpoint_every": steps}
+    return digits_study(folder / f"{name}.yaml", name, storage, folder / name, trials, enqueue=False,
+                        base={"train": train}, pruner={"name": "none"})
 
 
 def _measure(folder: Path, data_dir: Path, k: int, args: argparse.Namespace) -> dict[str, Any]:

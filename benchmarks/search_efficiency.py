@@ -53,7 +53,7 @@ from typing import Any
 import optuna
 import torch
 import yaml
-from _common import write_json  # benchmarks/ is on sys.path when a script runs
+from _common import digits_study, write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import replace_sections
@@ -68,16 +68,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _study_file(folder: Path, name: str, sampler: str, pruner: dict[str, Any], trials: int, seed: int,
                 enqueue: bool = False) -> Path:
-    base = yaml.safe_load((ROOT / "studies" / "digits_quick.yaml").read_text())
-    if not enqueue:  # the known best would make every study find it at trial 0
-        base.pop("enqueue", None)
-    base.update({"study": name, "space": str(ROOT / "search_spaces" / "tiny.yaml"),
-                 "sampler": {**base["sampler"], "name": sampler, "seed": seed}, "pruner": pruner,
-                 "stop": {"n_trials": trials}, "storage": f"sqlite:///{folder / 'bench.db'}",
-                 "artifacts": str(folder / name / "artifacts"), "runs_dir": str(folder / name / "trials")})
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(base))
-    return path
+    # Without `enqueue`: the known best would make every study find it at trial 0.
+    return digits_study(folder / f"{name}.yaml", name, f"sqlite:///{folder / 'bench.db'}", folder / name, trials,
+                        enqueue=enqueue, sampler={"name": sampler, "seed": seed}, pruner=pruner)
 
 
 def parse_pruner(spec: str) -> dict[str, Any]:

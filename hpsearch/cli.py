@@ -22,10 +22,10 @@ from hpsearch.data import default_data_dir, load_dataset
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_writable
-from hpsearch.metrics import Evaluator, check_features, check_metrics
+from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.reports import build_report
-from hpsearch.runner import LATEST_GRID, run_training
+from hpsearch.runner import LATEST_GRID, check_before_data, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     artifacts_dir,
@@ -50,7 +50,7 @@ from hpsearch.search import (
     study_summary,
 )
 from hpsearch.stopping import GracefulStop
-from hpsearch.training import check_compile, resolve_device
+from hpsearch.training import resolve_device
 from hpsearch.visualize import FIGURES, FigureOptions, draw_figure
 
 _logger = logging.getLogger("hpsearch")
@@ -76,10 +76,7 @@ def _run_train(args: argparse.Namespace) -> int:
     if (out / CHECKPOINT_NAME).exists() and not args.resume:
         raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it "
                           "or choose another --out")
-    if cfg.metrics.enabled:
-        check_features(cfg)  # needs no data: before a dataset is cached
-    if cfg.train.compile:
-        check_compile(device)
+    check_before_data(cfg, device)
     data_dir = _data_dir(args)
     dataset = load_dataset(cfg.data, data_dir)
     if cfg.metrics.enabled:

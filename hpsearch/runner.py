@@ -34,9 +34,9 @@ from hpsearch.config import MAX_SEED, RunConfig, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError
 from hpsearch.io import atomic_write
-from hpsearch.metrics import Evaluator
+from hpsearch.metrics import Evaluator, check_features
 from hpsearch.sampling import load_generator, save_class_grid
-from hpsearch.training import EvalCallback, train
+from hpsearch.training import EvalCallback, check_compile, train
 
 _logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
@@ -93,6 +93,19 @@ def _stored_best(path: Path, objective: str) -> Best:
         _logger.warning("%s: unreadable (%s); the best generator is chosen again from here on", path, exc)
         return Best(objective)
     return Best(objective, value, step) if payload.get("objective") == objective else Best(objective)
+
+
+def check_before_data(cfg: RunConfig, device: torch.device) -> None:
+    """What a run needs besides its data, checked before a dataset is loaded (and cached): the FID features
+    (torch-fidelity, a weights file) and, for `train.compile`, a compiler.
+
+    Raises:
+        ConfigError: naming the key and what is missing.
+    """
+    if cfg.metrics.enabled:
+        check_features(cfg)
+    if cfg.train.compile:
+        check_compile(device)
 
 
 def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch.device, cache_dir: Path, *,

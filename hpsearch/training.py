@@ -42,6 +42,8 @@ CONFIG_NAME = "config.yaml"
 # (`compile` changes only the rounding of floating-point sums, as another GPU would).
 RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class", "compile"}
 RESUMABLE_SECTIONS = {"metrics"}  # what is measured does not change the trajectory
+# A resumed run whose RNG state could not be restored (another kind of device) draws from seed + this × step.
+RESEED_STRIDE = 1_000_003
 
 # Called as cb(step, sampling_generator, record): `record` is the log line so far (losses,
 # gradient norms, results of earlier callbacks); what a callback returns is added to it.
@@ -59,6 +61,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def visible_gpus() -> list[str]:
+    """The GPUs `$CUDA_VISIBLE_DEVICES` lists, in CUDA's index order (empty when it is unset or empty)."""
+    return [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+
+
 def describe_device(device: torch.device) -> str:
     """Where a run trains, as a trial records it: `cpu`, or the CUDA device with its physical GPU and name.
 
@@ -68,7 +75,7 @@ def describe_device(device: torch.device) -> str:
     if device.type != "cuda":
         return str(device)
     index = device.index if device.index is not None else torch.cuda.current_device()
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    visible = visible_gpus()
     physical = visible[index] if index < len(visible) else str(index)
     return f"cuda:{index} (GPU {physical}, {torch.cuda.get_device_name(index)})"
 
@@ -185,7 +192,7 @@ class TrainState:
         try:
             self.rng.set_state(payload["rng"]["train"])
         except RuntimeError:  # a CPU generator's state on a CUDA generator, or the reverse
-            self.rng.manual_seed(self.rng.initial_seed() + 1_000_003 * self.step)
+            self.rng.manual_seed(self.rng.initial_seed() + RESEED_STRIDE * self.step)
             _logger.warning("resuming at step %d on %s from a checkpoint saved on another kind of device: the "
                             "run's random streams are re-seeded (the run continues, not bit-identically)",
                             self.step, self.rng.device)

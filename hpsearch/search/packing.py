@@ -65,7 +65,9 @@ def gpu_memory(gpus: list[str]) -> list[GpuMemory]:
     """Free and total memory of each GPU id (a physical id, or one listed in $CUDA_VISIBLE_DEVICES)."""
     import torch
 
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    from hpsearch.training import visible_gpus
+
+    visible = visible_gpus()
     out = []
     for gpu in gpus:
         index = visible.index(gpu) if gpu in visible else int(gpu)

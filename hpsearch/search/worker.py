@@ -22,7 +22,8 @@ from optuna.trial import TrialState
 from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
 from hpsearch.io import atomic_write, check_writable
-from hpsearch.metrics import check_features, check_metrics
+from hpsearch.metrics import check_metrics
+from hpsearch.runner import check_before_data
 from hpsearch.search.backend import probe_storage
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import ConfirmObjective, open_companion, planned_runs, source_records
@@ -30,7 +31,7 @@ from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
 from hpsearch.search.study import open_study, study_backend
-from hpsearch.training import check_compile, resolve_device
+from hpsearch.training import resolve_device, visible_gpus
 
 _logger = logging.getLogger(__name__)
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -118,10 +119,7 @@ def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str) -> tup
     probe_storage(loaded.storage_url)  # before the dataset is cached: an unreachable database writes nothing
     check_outputs(loaded)
     check_writable(data_dir, "data directory", is_dir=True)
-    if loaded.base_config.metrics.enabled:
-        check_features(loaded.base_config)
-    if loaded.base_config.train.compile:
-        check_compile(device)
+    check_before_data(loaded.base_config, device)
     dataset = load_dataset(loaded.base_config.data, data_dir)
     if loaded.base_config.metrics.enabled:
         check_metrics(loaded.base_config, dataset)
@@ -258,7 +256,7 @@ def parse_gpus(text: str | None) -> list[str]:
     if not torch.cuda.is_available():
         raise ConfigError(f"GPU ids {text}: no CUDA device is available on this machine")
     count = torch.cuda.device_count()
-    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    visible = visible_gpus()
     if visible:  # ids are physical GPU numbers; this process may use only those listed
         outside = [g for g in items if str(int(g)) not in visible]
         if outside:
