@@ -41,6 +41,15 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("quickstart", "full")
 
 
+def parse_models(text: str) -> list[str]:
+    """Comma-separated model names, each one of MODELS (argparse reports a bad one in one line)."""
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"{unknown or text!r}: choose from {', '.join(MODELS)}")
+    return names
+
+
 def model_config(name: str) -> tuple[RunConfig, ImageDataset]:
     """The named model's eager config and random data of its shape."""
     if name == "quickstart":
@@ -48,7 +57,7 @@ def model_config(name: str) -> tuple[RunConfig, ImageDataset]:
         return replace_sections(cfg, train={"ema": False}), random_images(1797, 16, channels=1)
     if name == "full":
         return hypermodel_config(32, 1.0, 64), random_images(10_000, 32)
-    raise argparse.ArgumentTypeError(f"model {name!r}: choose from {MODELS}")
+    raise ValueError(f"model {name!r}: choose from {MODELS}")
 
 
 def measure(name: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
@@ -75,7 +84,7 @@ def measure(name: str, args: argparse.Namespace, device: torch.device) -> dict[s
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {MODELS}")
+    parser.add_argument("--models", type=parse_models, default=list(MODELS), help=f"comma-separated, of {MODELS}")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per round and loop")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=3, help="first steps, where compilation happens")
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
     cache = args.inductor_cache or Path(tempfile.mkdtemp(prefix="hpsearch-inductor-"))
     os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(cache)  # read when Inductor first compiles, not at import
     rows = []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in args.models:
         row = measure(name, args, device)
         row["inductor_cache"] = "fresh" if args.inductor_cache is None else "reused"
         rows.append(row)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 from _common import machine, timed, training_loop, write_json  # benchmarks/ is on sys.path
-from compile_cost import MODELS, model_config
+from compile_cost import MODELS, model_config, parse_models
 from torch.utils.flop_counter import FlopCounterMode
 
 from hpsearch.training import resolve_device
@@ -65,7 +65,7 @@ def measure(name: str, args: argparse.Namespace, device: torch.device) -> dict[s
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, of {MODELS}")
+    parser.add_argument("--models", type=parse_models, default=list(MODELS), help=f"comma-separated, of {MODELS}")
     parser.add_argument("--steps", type=int, default=5, help="timed steps per round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--json", type=Path)
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     device = resolve_device(args.device)
     rows = []
-    for name in [m.strip() for m in args.models.split(",") if m.strip()]:
+    for name in args.models:
         row = measure(name, args, device)
         rows.append(row)
         print(f"| {machine(device)} | {name} | {row['image_size']} | {row['gflop_per_step']:.2f} | "

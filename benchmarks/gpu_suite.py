@@ -246,7 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"gpu_suite: error: {args.out}: cannot be used as the output folder ({exc.strerror})", file=sys.stderr)
+        return 2
     steps = plan(args.out.resolve(), args.smoke or args.dry_run)
     if args.only:
         wanted = {n.strip() for n in args.only.split(",")}

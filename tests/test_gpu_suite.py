@@ -40,6 +40,7 @@ def test_the_full_plan_asks_for_what_the_figures_need(tmp_path: Path) -> None:
     gpu_suite.Step("bad-flag", "script", ["--no-such-flag"], 10, "train_throughput"),
     gpu_suite.Step("bad-variant", "script", ["--variants", "bf16+turbo"], 10, "train_throughput"),
     gpu_suite.Step("bad-study", "hpsearch", ["run", "/nonexistent/study.yaml"], 10),
+    gpu_suite.Step("bad-model", "script", ["--models", "quickstart,bogus"], 10, "compile_cost"),
 ], ids=lambda s: s.name)
 def test_dry_run_names_a_command_that_would_not_parse(step: gpu_suite.Step) -> None:
     assert gpu_suite.dry_run(step) is not None
@@ -64,3 +65,12 @@ def test_without_cuda_a_real_run_is_refused_in_one_line(tmp_path: Path) -> None:
         pytest.skip("this machine has CUDA")
     assert gpu_suite.main([str(tmp_path), "--only", "flops"]) == 2
     assert not (tmp_path / "results.json").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_refused_in_one_line(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_text("x")
+    assert gpu_suite.main([str(tmp_path / "f"), "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gpu_suite: error: ")
+    assert "cannot be used as the output folder" in err
