@@ -96,7 +96,7 @@ def plan(out: Path, smoke: bool) -> list[Step]:
 
     throughput = ["--device", dev, "--image-size", s("32", "16"), "--width", s("1.0", "0.125"),
                   "--images", s("50000", "512"), "--num-workers", s("2", "0"), "--warmup", s("10", "1")]
-    study = write_study(out / "study", 16, smoke)
+    study = out / "study" / "study.yaml"  # written by `main` once every check has passed
     # The headline figures first: when the budget runs out, the last steps are the ones skipped.
     steps = [
         Step("cuda-tests", "pytest", ["-q", "-p", "no:cacheprovider", "-m", "cuda", "tests/test_cuda.py"],
@@ -244,33 +244,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _error(message: str) -> int:
+    print(f"gpu_suite: error: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Every check first: a refused run creates no folder and no file.
+    if not str(args.out).strip():
+        return _error("OUT: empty (an unset shell variable?); name the output folder")
+    if args.out.exists() and not args.out.is_dir():
+        return _error(f"{args.out}: exists and is not a folder; name a folder for the results")
+    if not 1 <= args.budget_s <= 86_400:
+        return _error(f"--budget-s: must be in 1..86400 seconds; got {args.budget_s:g}")
+    steps = plan(args.out.resolve(), args.smoke or args.dry_run)
+    if args.only is not None:
+        wanted = {n.strip() for n in args.only.split(",")}
+        unknown = wanted - {s.name for s in steps}
+        if unknown or not args.only.strip():
+            return _error(f"--only: unknown steps {sorted(unknown)}; choose from {[s.name for s in steps]}")
+        steps = [s for s in steps if s.name in wanted]
+    if not (args.smoke or args.dry_run):
+        import torch
+
+        if not torch.cuda.is_available():
+            return _error("no CUDA device on this machine; use --dry-run to check the commands, or --smoke "
+                          "to run them on the CPU at tiny sizes")
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"gpu_suite: error: {args.out}: cannot be used as the output folder ({exc.strerror})", file=sys.stderr)
-        return 2
-    steps = plan(args.out.resolve(), args.smoke or args.dry_run)
-    if args.only:
-        wanted = {n.strip() for n in args.only.split(",")}
-        unknown = wanted - {s.name for s in steps}
-        if unknown:
-            print(f"gpu_suite: error: --only: unknown steps {sorted(unknown)}; choose from {[s.name for s in steps]}",
-                  file=sys.stderr)
-            return 2
-        steps = [s for s in steps if s.name in wanted]
+        return _error(f"{args.out}: cannot be used as the output folder ({exc.strerror})")
+    write_study(args.out.resolve() / "study", 16, args.smoke or args.dry_run)
     if args.dry_run:
         problems = {s.name: p for s in steps if (p := dry_run(s)) is not None}
         for s in steps:
             print(f"{s.name}: {problems.get(s.name, 'parses')}: {shlex.join(s.argv())}")
         return 1 if problems else 0
-    import torch
-
-    if not args.smoke and not torch.cuda.is_available():
-        print("gpu_suite: error: no CUDA device on this machine; use --dry-run to check the commands, or --smoke "
-              "to run them on the CPU at tiny sizes", file=sys.stderr)
-        return 2
     info, outcomes, deadline = machine(), [], time.monotonic() + args.budget_s
     for step in steps:
         print(f"[{step.name}] {shlex.join(step.argv())}", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ FORMAT_VERSION = 1
 
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` (tensors, state dicts, plain Python values) atomically to `path`."""
-    atomic_write(path, lambda fh: torch.save({"format": FORMAT_VERSION, **payload}, fh))
+    buffer = io.BytesIO()  # torch.save's own writer turns a full disk into a RuntimeError ("unexpected pos")
+    torch.save({"format": FORMAT_VERSION, **payload}, buffer)
+    atomic_write(path, lambda fh: fh.write(buffer.getbuffer()))  # ... a plain write, into an OSError naming path
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

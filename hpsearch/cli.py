@@ -6,7 +6,6 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,22 +13,28 @@ from typing import NoReturn
 
 import numpy as np
 import torch
+from optuna.trial import TrialState
 
+from hpsearch import environment
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import MAX_SEED, from_dict, load_config, replace_sections
 from hpsearch.dashboard import serve_dashboard
-from hpsearch.data import default_data_dir, load_dataset
+from hpsearch.data import load_dataset
+from hpsearch.environment import check_environment
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
-from hpsearch.io import atomic_write, check_writable
+from hpsearch.io import atomic_write, check_text, check_writable
 from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
+from hpsearch.redaction import ScrubSecrets, remember_secrets, scrub
 from hpsearch.reports import build_report
-from hpsearch.runner import LATEST_GRID, check_before_data, run_training
+from hpsearch.runner import LATEST_GRID, check_before_data, check_resumable, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
+    LoadedStudy,
     artifacts_dir,
     check_packing,
+    check_per,
     choose_sources,
     companion_name,
     export_trial,
@@ -38,10 +43,9 @@ from hpsearch.search import (
     load_study_config,
     mask_url,
     measure_trial_peak,
-    open_companion,
     open_study,
     parse_gpus,
-    plan_runs,
+    plan_confirmation,
     prepare_worker,
     read_trials,
     run_worker,
@@ -57,13 +61,13 @@ _logger = logging.getLogger("hpsearch")
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config", type=Path, help="run config YAML (sections data, model, train)")
+    p.add_argument("config", type=_path, help="run config YAML (sections data, model, train)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set model.d_cond=projection (repeatable)")
     p.add_argument("--steps", type=int, help="number of generator steps (overrides train.steps)")
-    p.add_argument("--out", type=Path, help="run folder (default runs/<config name>)")
+    p.add_argument("--out", type=_path, help="run folder (default runs/<config name>)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
 
 
@@ -81,6 +85,8 @@ def _run_train(args: argparse.Namespace) -> int:
     dataset = load_dataset(cfg.data, data_dir)
     if cfg.metrics.enabled:
         check_metrics(cfg, dataset)  # before the first line of progress: an error stays the only line
+    if args.resume:
+        check_resumable(cfg, dataset, out)
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
     stop = GracefulStop().install()
@@ -97,10 +103,10 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_sample(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path,
+    p.add_argument("checkpoint", type=_path,
                    help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
     p.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
-    p.add_argument("--out", type=Path, required=True, help="output .png (grid, one row per class) or .npz")
+    p.add_argument("--out", type=_path, required=True, help="output .png (grid, one row per class) or .npz")
     p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
@@ -132,11 +138,11 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path,
+    p.add_argument("checkpoint", type=_path,
                    help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
     p.add_argument("--samples", type=int, help="generated images (default: the run's metrics.samples)")
     p.add_argument("--features", choices=["domain", "inception"], help="FID features (default: the run's)")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
 
@@ -158,8 +164,8 @@ def _run_eval(args: argparse.Namespace) -> int:
 
 
 def _add_study_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, help="study YAML (see studies/)")
-    p.add_argument("--storage", default=os.environ.get("HPSEARCH_STORAGE") or None,
+    p.add_argument("study", type=_path, help="study YAML (see studies/)")
+    p.add_argument("--storage", type=_url,
                    help="database URL (default: $HPSEARCH_STORAGE, else the study's, else "
                         "sqlite:///runs/<study>/study.db); the environment keeps a password out of process lists")
 
@@ -176,13 +182,12 @@ def _add_local_workers(p: argparse.ArgumentParser) -> None:
     """Worker processes on this machine (`run`, `confirm`): how many, on which device, reading which data."""
     p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
 
 
 def _run_run(args: argparse.Namespace) -> int:
     # Everything that can fail is checked before the study exists: a fixed typo re-runs cleanly.
-    loaded = load_study_config(args.study, args.storage)
-    _warn_password_in_argv(args.storage)
+    loaded = _load_study(args)
     _check_count("--workers", args.workers, MAX_WORKERS)
     _check_count("--per-gpu", args.per_gpu, MAX_WORKERS)
     if args.n_trials is not None:
@@ -197,6 +202,7 @@ def _run_run(args: argparse.Namespace) -> int:
     prepared = prepare_worker(loaded, data_dir, args.device if in_process else "cuda" if gpus else "cpu")
     if gpus:  # K workers per GPU must fit in its memory: measured before any starts
         check_packing(args.per_gpu, measure_trial_peak(loaded, data_dir, gpus[0]), gpu_memory(gpus))
+    _warn_password_in_argv(args)
     if in_process:
         stop = GracefulStop().install()
         run_worker(loaded, data_dir, args.device, args.n_trials, stop=stop, prepared=prepared)
@@ -213,18 +219,18 @@ def _add_worker(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--data-dir", type=Path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
     p.add_argument("--confirm", action="store_true",
                    help="run the study's confirmation runs (planned by `hpsearch confirm`) instead of search trials")
 
 
 def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
-    loaded = load_study_config(args.study, args.storage)
+    loaded = _load_study(args)
     _device(args.device)
-    _warn_password_in_argv(args.storage)
     if args.n_trials is not None:
         _check_count("--n-trials", args.n_trials, 10_000_000)
+    _warn_password_in_argv(args)
     # A worker stopped by a signal has handed its trial back: its job is done, so it exits 0
     # (a scheduler's restart policy must not count that as a failure).
     run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=GracefulStop().install(),
@@ -246,8 +252,7 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
 
 
 def _run_confirm(args: argparse.Namespace) -> int:
-    loaded = load_study_config(args.study, args.storage)
-    _warn_password_in_argv(args.storage)
+    loaded = _load_study(args)
     _check_count("--top", args.top, 1000)
     _check_count("--seeds", args.seeds, 1000)
     _check_count("--workers", args.workers, MAX_WORKERS)
@@ -255,13 +260,19 @@ def _run_confirm(args: argparse.Namespace) -> int:
     samples = args.samples if args.samples is not None else loaded.base_config.metrics.samples
     _check_count("--samples", samples, 1_000_000)
     data_dir = _data_dir(args)
+    search = open_study(loaded)  # creates nothing: the study must exist
+    trials = read_trials(search)
+    if not any(t.state == TrialState.COMPLETE for t in trials):
+        raise ConfigError(f"study {loaded.cfg.study!r} has no completed trial to confirm yet; run the search first")
+    with _flag("--per", "per"):
+        check_per(search, args.per)
+        sources = choose_sources(trials, args.top, args.per)
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
-    search = open_study(loaded)
-    with _flag("--per"):
-        sources = choose_sources(read_trials(search), args.top, args.per)
     with _flag("--samples"):
         check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])
-        planned = plan_runs(open_companion(loaded, create=True), sources, args.seeds, samples)
+    _warn_password_in_argv(args)
+    with _flag("--samples"):
+        planned = plan_confirmation(loaded, sources, args.seeds, samples)
     _logger.info("confirming %d configurations × %d seeds (%d runs planned in %s)", len(sources), args.seeds,
                  planned, companion_name(loaded.cfg.study))
     if args.workers == 1:
@@ -275,14 +286,16 @@ def _run_confirm(args: argparse.Namespace) -> int:
 
 
 def _run_status(args: argparse.Namespace) -> int:
-    print(study_summary(load_study_config(args.study, args.storage)))
+    print(study_summary(_load_study(args)))
     return 0
 
 
 def _add_export(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--trial", default="best", help="trial number or 'best' (default best)")
-    p.add_argument("--out", type=Path, required=True, help="folder for config.yaml and checkpoint.pt")
+    p.add_argument("--out", type=_path, required=True, help="folder for config.yaml and checkpoint.pt")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a config.yaml and checkpoint.pt already in --out (refused without it)")
     p.add_argument("--last", action="store_true",
                    help="export the last training checkpoint (to resume or fine-tune) instead of the generator of "
                         "the trial's best evaluation, the one its value describes")
@@ -290,15 +303,15 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out", is_dir=True)
-    loaded = load_study_config(args.study, args.storage)
-    with _flag(f"--trial {args.trial}"):
-        path = export_trial(loaded, args.trial, args.out, last=args.last)
+    loaded = _load_study(args)
+    with _flag(f"--trial {args.trial}", f"trial {args.trial}"):
+        path = export_trial(loaded, args.trial, args.out, last=args.last, overwrite=args.overwrite)
     _logger.info("exported to %s (hpsearch sample %s --out samples.png)", args.out, path)
     return 0
 
 
 def _add_describe(p: argparse.ArgumentParser) -> None:
-    p.add_argument("configs", type=Path, nargs="+", help="run config YAML(s)")
+    p.add_argument("configs", type=_path, nargs="+", help="run config YAML(s)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value in every config (repeatable)")
     p.add_argument("--classes", type=int, default=10, help="number of classes to build for (default 10)")
@@ -322,9 +335,9 @@ def _add_visualize(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(FIGURES),
                    help="attention: maps of query positions (sagan, or g_attention set); "
                         "style-mixing: coarse styles by row, fine by column (stylegan2)")
-    p.add_argument("checkpoint", type=Path,
+    p.add_argument("checkpoint", type=_path,
                    help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
-    p.add_argument("--out", type=Path, required=True, help="output .png")
+    p.add_argument("--out", type=_path, required=True, help="output .png")
     p.add_argument("--classes", help="attention: comma-separated classes, one image each (default 0,1)")
     p.add_argument("--class", dest="label", type=int, default=0, help="style-mixing: the class (default 0)")
     p.add_argument("--rows", type=int, default=4, help="style-mixing: row sources (default 4)")
@@ -366,7 +379,7 @@ def _class_list(text: str, num_classes: int) -> list[int]:
 
 def _add_report(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
-    p.add_argument("--out", type=Path, help="report folder (default reports/<study>)")
+    p.add_argument("--out", type=_path, help="report folder (default reports/<study>)")
     p.add_argument("--top", type=int, default=5, help="trials in the top table, with their sample grids (default 5)")
     p.add_argument("--no-png", action="store_true", help="skip the static PNG of the parallel coordinates")
 
@@ -374,9 +387,8 @@ def _add_report(p: argparse.ArgumentParser) -> None:
 def _run_report(args: argparse.Namespace) -> int:
     if not 1 <= args.top <= 1000:
         raise ConfigError(f"--top: must be in 1..1000; got {args.top}")
-    loaded = load_study_config(args.study, args.storage)
+    loaded = _load_study(args)
     out = args.out or Path("reports") / loaded.cfg.study
-    check_writable(out, "--out", is_dir=True)
     report = build_report(loaded, out, args.top, png=not args.no_png)
     for note in report.notes:
         _logger.warning("%s", note)
@@ -385,24 +397,24 @@ def _run_report(args: argparse.Namespace) -> int:
 
 
 def _add_dashboard(p: argparse.ArgumentParser) -> None:
-    p.add_argument("study", type=Path, nargs="?", help="study YAML: its storage and artifact folder")
-    p.add_argument("--storage", default=os.environ.get("HPSEARCH_STORAGE") or None,
-                   help="database URL (default: $HPSEARCH_STORAGE, else the study's)")
-    p.add_argument("--artifacts", type=Path, help="artifact folder (default: the study's)")
+    p.add_argument("study", type=_path, nargs="?", help="study YAML: its storage and artifact folder")
+    p.add_argument("--storage", type=_url, help="database URL (default: $HPSEARCH_STORAGE, else the study's)")
+    p.add_argument("--artifacts", type=_path, help="artifact folder (default: the study's)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
-    if args.study is None and args.storage is None:
+    storage, artifacts = _storage(args), args.artifacts
+    if args.study is None and storage is None:
         raise ConfigError("dashboard: give a study YAML or --storage URL")
     _check_port(args.port)
     if args.artifacts is not None and not args.artifacts.is_dir():
         raise ConfigError(f"--artifacts {args.artifacts}: no such folder (the study's artifact store)")
-    storage, artifacts = args.storage, args.artifacts
     if args.study is not None:
-        loaded = load_study_config(args.study, args.storage)
+        loaded = _load_study(args)
         storage, artifacts = loaded.storage_url, artifacts or artifacts_dir(loaded, open_study(loaded))
+    assert storage is not None  # one of the two was given
     serve_dashboard(storage, artifacts, args.host, args.port)
     return 0
 
@@ -419,7 +431,7 @@ def _run_storage_proxy(args: argparse.Namespace) -> int:
     if not 1 <= args.threads <= 4096:
         raise ConfigError(f"--threads: must be in 1..4096; got {args.threads}")
     _check_port(args.port)
-    serve_storage_proxy(load_study_config(args.study, args.storage), args.host, args.port, args.threads)
+    serve_storage_proxy(_load_study(args), args.host, args.port, args.threads)
     return 0
 
 
@@ -445,13 +457,19 @@ def _check_seed(seed: int) -> None:
 def _flag(flag: str, key: str | None = None) -> Iterator[None]:
     """Library errors name config keys and values; here they are worded for the flag that gave the value.
 
-    A message that starts with `key` has it replaced by the flag; any other is prefixed with it.
+    With `key`, a message that starts with it has it replaced by the flag and any other (about
+    something else, e.g. a study that is not there) is left as it is; without, every message is
+    prefixed with the flag.
     """
     try:
         yield
     except ConfigError as exc:
         text = str(exc)
-        raise ConfigError(flag + text[len(key):] if key and text.startswith(key) else f"{flag}: {text}") from exc
+        if key is None:
+            raise ConfigError(f"{flag}: {text}") from exc
+        if text.startswith(key):
+            raise ConfigError(flag + text[len(key):]) from exc
+        raise
 
 
 def _device(name: str) -> torch.device:
@@ -461,15 +479,43 @@ def _device(name: str) -> torch.device:
 
 def _data_dir(args: argparse.Namespace) -> Path:
     """--data-dir (or its default), which must be a folder this user can write (the dataset cache lives there)."""
-    data_dir = args.data_dir or default_data_dir()
+    data_dir = args.data_dir or environment.data_dir()
     check_writable(data_dir, "--data-dir" if args.data_dir else "data directory ($HPSEARCH_DATA)", is_dir=True)
     return Path(data_dir)
 
 
-def _warn_password_in_argv(storage: str | None) -> None:
-    if storage and storage != os.environ.get("HPSEARCH_STORAGE") and mask_url(storage) != storage:
+def _storage(args: argparse.Namespace) -> str | None:
+    """--storage, else $HPSEARCH_STORAGE, else None (the study file's)."""
+    return args.storage if args.storage is not None else environment.storage_url()
+
+
+def _load_study(args: argparse.Namespace) -> LoadedStudy:
+    """The study file with the storage the command line or the environment gives."""
+    return load_study_config(args.study, _storage(args))
+
+
+def _warn_password_in_argv(args: argparse.Namespace) -> None:
+    """Said once every check has passed, so that a refused command still prints one line only."""
+    if args.storage is not None and mask_url(args.storage) != args.storage:
         _logger.warning("--storage holds a password, which every user of this machine can read in its process "
                         "list; put the URL in $HPSEARCH_STORAGE instead")
+
+
+def _path(text: str) -> Path:
+    """The type of every path argument: an empty string (an unset shell variable) is never a path."""
+    try:
+        return Path(check_text(text, "path", "a file or folder name"))
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("path: ")) from exc
+
+
+def _url(text: str) -> str:
+    """The type of --storage (its value is never repeated: it may hold a password)."""
+    remember_secrets(text)
+    try:
+        return check_text(text, "url", "a database URL", secret=True)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("url: ")) from exc
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
@@ -512,18 +558,26 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for handler in [*logging.getLogger().handlers, *logging.getLogger("optuna").handlers]:
+        if not any(isinstance(f, ScrubSecrets) for f in handler.filters):
+            handler.addFilter(ScrubSecrets())  # no log line carries a password, whoever wrote it
     try:
+        check_environment()
         return COMMANDS[args.command][2](args)
     except HPSearchError as exc:
-        print(f"hpsearch: error: {_one_line(str(exc))}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
     except OSError as exc:  # the file system refused something we could not check beforehand (disk full, ...)
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"hpsearch: error: {where}{exc.strerror or reason(exc)}", file=sys.stderr)
-        return 2
+        return _error(f"{where}{exc.strerror or reason(exc)}")
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         print("hpsearch: interrupted", file=sys.stderr)
         return 130
+
+
+def _error(text: str) -> int:
+    """The one line of a refused command (scrubbed of passwords), and its exit status."""
+    print(f"hpsearch: error: {scrub(_one_line(text))}", file=sys.stderr)
+    return 2
 
 
 def _one_line(text: str) -> str:

@@ -316,7 +316,8 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
     _check_keys(raw, SECTIONS, source, "")
     sections = {}
     for name, cls in SECTIONS.items():
-        body = raw.get(name) or {}
+        body = raw.get(name)
+        body = {} if body is None else body  # `model:` with nothing under it; false, 0 or [] are not mappings
         if not isinstance(body, dict):
             raise ConfigError(f"{source}: {name}: must be a mapping; got {body!r}")
         sections[name] = _build(cls, body, source, name)
@@ -325,15 +326,49 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
     return cfg
 
 
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently:
+    a repeated `stop:` would quietly replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML's own error says so below
+                break
+            if duplicate:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping (first on line {first.line + 1}); "
+                    "keep one", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text strictly and safely (no tags that build objects, no repeated keys).
+
+    Raises:
+        ConfigError: naming `source`, the line and column, and what is wrong there.
+    """
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        what = "; ".join(" ".join(str(p).split()) for p in (exc.problem, exc.context) if p)
+        raise ConfigError(f"{where}: not valid YAML: {what or type(exc).__name__}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from exc
+
+
 def read_yaml(path: Path, kind: str = "config") -> Any:
     """Parse a YAML file safely; a missing, unreadable, binary, huge or malformed file is one ConfigError naming it."""
-    text = read_text(path, kind)
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from exc
+    data = parse_yaml(read_text(path, kind), str(path))
     _check_tree(data, path)
     return data if data is not None else {}
 
@@ -366,12 +401,13 @@ def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
     if parts[0] not in SECTIONS:
         raise ConfigError(f"{label} {key}: unknown section {parts[0]!r}; choose from {sorted(SECTIONS)}")
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
+        value = parse_yaml(text, "")
+    except ConfigError as exc:
         raise ConfigError(f"{label} {key}: value {text!r} is not valid YAML") from exc
     body = raw
     for depth, part in enumerate(parts[:-1]):
-        child = body.setdefault(part, {}) or {}
+        child = body.setdefault(part, {})
+        child = {} if child is None else child
         if not isinstance(child, dict):
             raise ConfigError(f"{label} {key}: {'.'.join(parts[:depth + 1])} in the file is not a mapping")
         body[part] = child

@@ -9,7 +9,7 @@ from optuna.artifacts import FileSystemArtifactStore
 
 from hpsearch.errors import ConfigError
 from hpsearch.search import mask_url, open_backend
-from hpsearch.serving import address, check_bind
+from hpsearch.serving import address, check_bind, warn_exposure
 
 _logger = logging.getLogger(__name__)
 
@@ -25,14 +25,15 @@ def serve_dashboard(storage_url: str, artifacts: Path | None, host: str = "127.0
     """
     import optuna_dashboard  # the web stack is only needed here
 
-    check_bind("dashboard", host, port, "can read and edit the study")
+    check_bind("dashboard", host, port)
     storage = open_backend(storage_url, must_exist=True).storage
     store = None
     if artifacts is not None:
         if not artifacts.is_dir():
             raise ConfigError(f"artifacts {artifacts}: no such folder (the study's artifact store)")
         store = FileSystemArtifactStore(str(artifacts))
-    else:
+    warn_exposure("dashboard", host, "can read and edit the study")
+    if artifacts is None:
         _logger.warning("no artifact folder: sample grids and checkpoints will not be shown")
     _logger.info("optuna-dashboard on http://%s/dashboard/ for %s (artifacts: %s); Ctrl-C stops it",
                  address(host, port), mask_url(storage_url), artifacts or "none")

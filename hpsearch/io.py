@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,21 +15,86 @@ from typing import IO, Any
 from hpsearch.errors import ConfigError
 
 MAX_TEXT_BYTES = 8 << 20  # configs, studies and spaces are a few KB; anything this big is not one
+MAX_PATH_CHARS = 4096  # Linux's PATH_MAX
+
+
+def check_text(text: str, what: str, allowed: str, secret: bool = False) -> str:
+    """A path, name or URL a user gave: not empty, no control characters, not absurdly long.
+
+    An empty string is never a path (an unset shell variable, `--out ''`, would otherwise mean
+    the working folder); a newline or escape would split log lines or hide in a folder's name.
+
+    Args:
+        what: the flag, variable or key, for the message.
+        allowed: what it should be, e.g. "a folder".
+        secret: the value may hold a password: the message does not repeat it.
+
+    Raises:
+        ConfigError: naming `what`, the problem and what is allowed.
+    """
+    shown = "" if secret else f"; got {text[:200]!r}"
+    if not text.strip():
+        raise ConfigError(f"{what}: empty (an unset shell variable?); give {allowed}")
+    bad = next((c for c in text if ord(c) < 32 or ord(c) == 127), None)
+    if bad is not None:
+        raise ConfigError(f"{what}: contains the control character {bad!r}; give {allowed} without control "
+                          f"characters{shown}")
+    if len(text) > MAX_PATH_CHARS:
+        raise ConfigError(f"{what}: {len(text)} characters, more than {MAX_PATH_CHARS}; give {allowed}")
+    return text
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; move it into place only if the body succeeds."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Yield a temporary path beside `path`; move it into place only if the body succeeds.
+
+    On failure nothing is left: not the temporary file, nor the folders made for `path`. An
+    OSError that names no file (a write that hit a full disk) is raised naming `path`.
+    """
+    made = _missing_ancestors(path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        _remove_empty(made)
+        raise _naming(exc, path) from exc
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; shared caches should follow the umask
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+            _remove_empty(made)
+
+
+def _missing_ancestors(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in folders:  # deepest first; a folder something else wrote into meanwhile stays
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """`exc` with `path` as its file when it names none (so the one error line can say which file)."""
+    if exc.filename is not None:
+        return exc
+    named = OSError(exc.errno, exc.strerror or str(exc), str(path))
+    named.__cause__ = exc
+    return named
 
 
 def _umask() -> int:
@@ -111,3 +178,81 @@ def check_writable(path: Path, what: str, *, is_dir: bool) -> None:
         reason = "read-only file system" if exc.errno == errno.EROFS else (exc.strerror or type(exc).__name__)
         raise ConfigError(f"{what} {path}: cannot be written ({reason} in {ancestor}); choose a place this user can "
                     "write") from exc
+
+
+OWNER_FILE = ".hpsearch-owner.json"  # in a folder hpsearch made as a whole (a report): what made it, for what
+
+
+def mark_owned(folder: Path, kind: str, owner: str) -> None:
+    """Record in `folder` that hpsearch made it, as a `kind` of `owner` (e.g. the report of study S)."""
+    atomic_write_text(folder / OWNER_FILE, json.dumps({"kind": kind, "owner": owner}) + "\n")
+
+
+def owned_by(folder: Path) -> tuple[str, str] | None:
+    """(kind, owner) of a folder `mark_owned` marked; None for any other folder."""
+    try:
+        raw = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not (isinstance(raw, dict) and isinstance(raw.get("kind"), str) and isinstance(raw.get("owner"), str)):
+        return None
+    return raw["kind"], raw["owner"]
+
+
+def check_replaceable(path: Path, what: str, kind: str, owner: str,
+                      legacy: Callable[[Path], bool] = lambda _: False) -> None:
+    """Fail unless `path` may be replaced as a whole by a new `kind` of `owner`.
+
+    A command may replace only what it made itself: a folder that does not exist yet, an empty
+    one, or one marked (`mark_owned`) as the same kind of the same owner (or that `legacy`
+    recognises as such, for folders written before the mark existed). Never the working folder
+    or a folder that contains it, never a symbolic link, never a folder of the user's files.
+
+    Raises:
+        ConfigError: naming `what`, the path and what is allowed.
+    """
+    if path.is_symlink():
+        raise ConfigError(f"{what} {path}: is a symbolic link; name the folder itself")
+    if not path.exists():
+        return
+    resolved, cwd = path.resolve(), Path.cwd().resolve()
+    if resolved == cwd or resolved in cwd.parents:
+        raise ConfigError(f"{what} {path}: is the working folder or contains it, which a new {kind} would replace; "
+                          f"name a folder of its own, e.g. {kind}s/{owner}")
+    if not path.is_dir():
+        return  # check_writable names it
+    try:
+        empty = next(path.iterdir(), None) is None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path}: cannot be listed ({exc.strerror or type(exc).__name__})") from exc
+    if empty or owned_by(path) == (kind, owner) or legacy(path):
+        return
+    mark = owned_by(path)
+    found = f"an hpsearch {mark[0]} of {mark[1]!r}" if mark else "files hpsearch did not write"
+    raise ConfigError(f"{what} {path}: holds {found}, which a new {kind} of {owner!r} would replace; name a new or "
+                      f"empty folder, or an earlier {kind} of {owner!r}")
+
+
+@contextmanager
+def staged_folder(path: Path) -> Iterator[Path]:
+    """Yield a new empty folder beside `path`; when the body succeeds it replaces `path` (checked by
+    `check_replaceable`), else it is removed. The old folder is moved aside before the new one moves
+    in and removed only then, so a crash leaves one of the two whole, under its own name or aside."""
+    made = _missing_ancestors(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    try:
+        yield staged
+        aside = None
+        if path.is_dir():
+            aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.replace(path, aside / path.name)
+        os.replace(staged, path)
+        if aside is not None:
+            shutil.rmtree(aside)
+    except OSError as exc:  # a full disk names no file: name the folder being written
+        raise _naming(exc, path) from exc
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged)
+            _remove_empty(made)

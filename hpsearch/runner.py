@@ -29,14 +29,14 @@ from typing import Any
 import torch
 from torch import nn
 
-from hpsearch.checkpoint import BEST_GENERATOR, load_checkpoint, save_checkpoint
+from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import MAX_SEED, RunConfig, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator, check_features
 from hpsearch.sampling import load_generator, save_class_grid
-from hpsearch.training import EvalCallback, check_compile, train
+from hpsearch.training import EvalCallback, check_compile, check_same_run, train
 
 _logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
@@ -71,7 +71,7 @@ class BestKeeper:
         self.path, self.cfg, self.dataset = out / BEST_GENERATOR, cfg, dataset
         self.best = Best(objective)
         if resume and self.path.is_file():
-            self.best = _stored_best(self.path, objective)
+            self.best = _stored_best(self.path, objective, cfg, dataset)
 
     def __call__(self, step: int, generator: nn.Module, record: Mapping[str, Any]) -> None:
         value = record.get(self.best.objective)
@@ -85,14 +85,38 @@ class BestKeeper:
         self.best = Best(self.best.objective, value, step)
 
 
-def _stored_best(path: Path, objective: str) -> Best:
+def _stored_best(path: Path, objective: str, cfg: RunConfig, dataset: ImageDataset) -> Best:
+    """The best so far of the run being resumed, as its best generator file says.
+
+    Raises:
+        CheckpointError: the file is another run's (another config or dataset): its value was
+            measured on something else and must not stand as this run's best.
+    """
     try:
         payload = load_checkpoint(path)
         value, step = float(payload["value"]), int(payload["step"])
     except (CheckpointError, KeyError, TypeError, ValueError) as exc:
         _logger.warning("%s: unreadable (%s); the best generator is chosen again from here on", path, exc)
         return Best(objective)
+    try:
+        check_same_run(payload, cfg, dataset, path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{str(exc).replace('cannot resume: ', '')} — a best generator of another run; "
+                              "delete it to choose the best again from this run") from exc
     return Best(objective, value, step) if payload.get("objective") == objective else Best(objective)
+
+
+def check_resumable(cfg: RunConfig, dataset: ImageDataset, out: Path) -> None:
+    """Before a resumed run logs or writes anything: its checkpoint and best generator belong to it.
+
+    Raises:
+        CheckpointError: naming the file and what differs.
+    """
+    checkpoint = out / CHECKPOINT_NAME
+    if checkpoint.is_file():
+        check_same_run(load_checkpoint(checkpoint), cfg, dataset, checkpoint)
+    if (out / BEST_GENERATOR).is_file():
+        _stored_best(out / BEST_GENERATOR, "class_fid", cfg, dataset)  # any objective: only whose it is matters
 
 
 def check_before_data(cfg: RunConfig, device: torch.device) -> None:

@@ -391,7 +391,23 @@ def train(cfg: RunConfig, dataset: ImageDataset, out_dir: Path, device: torch.de
 
 def _restore(state: TrainState, cfg: RunConfig, dataset: ImageDataset, path: Path, device: torch.device) -> None:
     payload = load_checkpoint(path, map_location=device)
-    old, new = payload.get("config", {}), cfg.to_dict()
+    check_same_run(payload, cfg, dataset, path)
+    try:
+        state.load_state_dict(payload)
+    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
+        raise CheckpointError(f"{path}: cannot resume: the checkpoint's state does not fit this run "
+                              f"({type(exc).__name__}: {reason(exc, 300)}); delete it to start over") from exc
+
+
+def check_same_run(payload: Mapping[str, Any], cfg: RunConfig, dataset: ImageDataset, path: Path) -> None:
+    """A checkpoint (or best generator) read from a run folder belongs to this run: the same config up to
+    what a resume may change, and the same classes.
+
+    Raises:
+        CheckpointError: naming the file and what differs.
+    """
+    stored, new = payload.get("config"), cfg.to_dict()
+    old = {k: v for k, v in stored.items() if isinstance(v, dict)} if isinstance(stored, dict) else {}
     diffs = [f"{section}.{key}" for section in new for key in new[section]
              if old.get(section, {}).get(key) != new[section][key]
              and not (section == "train" and key in RESUMABLE_CHANGES) and section not in RESUMABLE_SECTIONS]
@@ -399,11 +415,6 @@ def _restore(state: TrainState, cfg: RunConfig, dataset: ImageDataset, path: Pat
         raise CheckpointError(f"{path}: cannot resume: the config differs in {', '.join(diffs)}")
     if "class_names" in payload:
         check_same_classes(list(payload["class_names"]), dataset.class_names, path)
-    try:
-        state.load_state_dict(payload)
-    except (KeyError, TypeError, ValueError, IndexError, RuntimeError) as exc:  # RuntimeError: shapes differ
-        raise CheckpointError(f"{path}: cannot resume: the checkpoint's state does not fit this run "
-                              f"({type(exc).__name__}: {reason(exc, 300)}); delete it to start over") from exc
 
 
 def _append_log(path: Path, record: Mapping[str, Any]) -> None:

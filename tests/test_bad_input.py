@@ -11,22 +11,25 @@ every line on stderr counts (logging included).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import optuna
 import pytest
 import torch
 import yaml
 from PIL import Image
 
 from hpsearch.cli import main
-from tests.search.helpers import ROOT, SPACE, write_study
+from tests.search.helpers import GOOD, ROOT, SPACE, write_study
 
 UNWRITABLE = Path("/proc/hpsearch-no-such-dir")  # procfs refuses new files even to root
 TINY = {"data": {"name": "digits", "image_size": 16, "channels": 1},
@@ -43,6 +46,7 @@ class Case:
     argv: Callable[[Workspace], list[Any]]
     match: str
     needs: Callable[[], bool] = field(default=lambda: True)
+    env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -150,7 +154,7 @@ CASES: list[Case] = [
     Case("train-config-huge", lambda ws: ["train", ws.file("big.yaml", b"#" * (9 << 20))],
          r"big.yaml: config file is larger than 8 MiB"),
     Case("train-config-bad-yaml", lambda ws: ["train", ws.file("bad.yaml", "data: [unclosed\n")],
-         r"bad.yaml: not valid YAML"),
+         r"bad.yaml:2:1: not valid YAML: expected .*; while parsing a flow sequence"),
     Case("train-config-alias-cycle", lambda ws: ["train", ws.file("cyc.yaml", CYCLE)], r"cyc.yaml: YAML alias refers"),
     Case("train-config-alias-bomb", lambda ws: ["train", ws.file("bomb.yaml", BOMB)], r"bomb.yaml: YAML too large"),
     Case("train-config-top-level-list", lambda ws: ["train", ws.file("list.yaml", "- 1\n- 2\n")],
@@ -379,7 +383,137 @@ CASES: list[Case] = [
          r"--threads: must be in 1..4096; got 0"),
     Case("storage-proxy-port-huge", lambda ws: ["storage-proxy", ws.study(), "--port", "70000"],
          r"--port: must be in 1..65535; got 70000"),
+    # ------------------------------------------------------------------ empty paths (an unset shell variable)
+    *[Case(f"empty-path-{name}", argv, r"argument [\w-]+: empty \(an unset shell variable\?\)") for name, argv in [
+        ("train-config", lambda ws: ["train", ""]),
+        ("train-out", lambda ws: ["train", ws.config(), "--out", ""]),
+        ("train-data-dir", lambda ws: ["train", ws.config(), "--data-dir", ""]),
+        ("sample-checkpoint", lambda ws: ["sample", "", "--out", "s.png"]),
+        ("sample-out", lambda ws: ["sample", str(ws.checkpoint), "--out", ""]),
+        ("eval-checkpoint", lambda ws: ["eval", ""]),
+        ("run-study", lambda ws: ["run", ""]),
+        ("run-data-dir", lambda ws: ["run", ws.study(), "--data-dir", ""]),
+        ("worker-data-dir", lambda ws: ["worker", ws.study(), "--data-dir", " "]),
+        ("confirm-data-dir", lambda ws: ["confirm", ws.study(), "--data-dir", ""]),
+        ("status-storage", lambda ws: ["status", ws.study(), "--storage", ""]),
+        ("export-out", lambda ws: ["export", ws.study(), "--out", ""]),
+        ("report-out", lambda ws: ["report", ws.study(), "--out", ""]),
+        ("visualize-out", lambda ws: ["visualize", "attention", str(ws.checkpoint), "--out", ""]),
+        ("describe-config", lambda ws: ["describe", ""]),
+        ("dashboard-artifacts", lambda ws: ["dashboard", ws.study(), "--artifacts", ""]),
+    ]],
+    # ------------------------------------------------------------------ control characters in paths and names
+    Case("control-char-out", lambda ws: ["train", ws.config(), "--out", "runs/a\nb"],
+         r"argument --out: contains the control character '\\n'"),
+    Case("control-char-storage", lambda ws: ["status", ws.study(), "--storage", "sqlite:///x\x1b.db"],
+         r"argument --storage: contains the control character '\\x1b'"),
+    Case("control-char-study-name", lambda ws: ["run", ws.study(name="tiny\n"), *_d(ws)],
+         r"study.yaml: study: must be 1-100 letters"),
+    Case("control-char-storage-in-study", lambda ws: ["status", ws.study(storage="sqlite:///a\tb.db")],
+         r"study.yaml: storage: contains the control character '\\t'"),
+    # ------------------------------------------------------------------ YAML strictness, every file kind
+    Case("yaml-duplicate-key-config", lambda ws: ["train", ws.file("dup.yaml", "train:\n  steps: 2\n  steps: 3\n")],
+         r"dup.yaml:3:3: not valid YAML: key 'steps' given twice in one mapping \(first on line 2\)"),
+    Case("yaml-duplicate-key-study", lambda ws: ["run", _dup_stop(ws), *_d(ws)],
+         r"study.yaml:\d+:\d+: not valid YAML: key 'stop' given twice"),
+    Case("yaml-duplicate-key-space", lambda ws: ["run", ws.study(space_bytes=b"params:\n  model.z_dim: {int: [8, 16]}\n"
+                                                               b"  model.z_dim: {int: [4, 8]}\n"), *_d(ws)],
+         r"space.yaml:3:3: not valid YAML: key 'model.z_dim' given twice"),
+    Case("yaml-duplicate-key-enqueue", lambda ws: ["run", _dup_enqueue(ws), *_d(ws)],
+         r"study.yaml:\d+:\d+: not valid YAML: key 'z_dim' given twice"),
+    Case("yaml-syntax-line-and-column",
+         lambda ws: ["train", ws.file("bad.yaml", "train:\n  steps: [1, 2\nmodel: {}\n")],
+         r"bad.yaml:3:\d+: not valid YAML: .*while parsing a flow sequence"),
+    *[Case(f"yaml-section-{kind}", lambda ws, v=value: ["train", ws.file("s.yaml", f"model: {v}\n")],
+           r"s.yaml: model: must be a mapping; got") for kind, value in
+      [("false", "false"), ("zero", "0"), ("list", "[]"), ("string", "dcgan")]],
+    Case("yaml-study-section-false", lambda ws: ["run", ws.study(sampler=False), *_d(ws)],
+         r"study.yaml: sampler: must be a mapping; got False"),
+    Case("yaml-space-when-false", lambda ws: ["run", ws.space_param("model.g_cond", {"choice": ["concat"],
+                                                                                       "when": False}), *_d(ws)],
+         r"when: must be a mapping of a choice"),
+    # ------------------------------------------------------------------ enqueued entries against the space
+    Case("enqueue-out-of-range", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "z_dim": 99}]), *_d(ws)],
+         r"enqueue\[0\]: z_dim: must be an integer in 8..16; got 99"),
+    Case("enqueue-float-for-int", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "z_dim": 12.5}]), *_d(ws)],
+         r"enqueue\[0\]: z_dim: must be an integer in 8..16; got 12.5"),
+    Case("enqueue-unknown-name", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "g_kernel_0": 3}]), *_d(ws)],
+         r"enqueue\[0\]: 'g_kernel_0' not drawn by the space"),
+    Case("enqueue-missing-branch-param", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "g_cond": "hidden_concat"}]),
+                                                     *_d(ws)], r"enqueue\[0\]: g_hidden_layer: missing"),
+    Case("enqueue-choice-not-listed", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "d_cond": "hinge"}]), *_d(ws)],
+         r"enqueue\[0\]: d_cond: must be one of \['projection', 'concat', 'acgan'\]; got 'hinge'"),
+    # ------------------------------------------------------------------ environment variables, like flags
+    *[Case(f"env-threads-{kind}", lambda ws: ["worker", ws.study(), *_d(ws)],
+           rf"\$HPSEARCH_THREADS: must be an integer \(CPU threads\) in 1..1024; got '{re.escape(value)}'",
+           env={"HPSEARCH_THREADS": value}) for kind, value in [("word", "abc"), ("zero", "0"), ("negative", "-1")]],
+    Case("env-connect-timeout", lambda ws: ["status", ws.study()], r"\$HPSEARCH_CONNECT_TIMEOUT: must be an integer",
+         env={"HPSEARCH_CONNECT_TIMEOUT": "soon"}),
+    Case("env-data-control-char", lambda ws: ["train", ws.config()], r"\$HPSEARCH_DATA: contains the control",
+         env={"HPSEARCH_DATA": "/tmp/a\nb"}),
+    Case("env-storage-mysql", lambda ws: ["status", ws.study()], r"database 'mysql' is not supported",
+         env={"HPSEARCH_STORAGE": "mysql://u:s3cretPW@h/db"}),
+    # ------------------------------------------------------------------ what a command would replace or keep
+    Case("export-out-holds-an-export", lambda ws: ["export", ws.study(), "--out", _export_folder(ws)],
+         r"--out .*/exported: already holds config.yaml and checkpoint.pt; pass --overwrite"),
+    Case("report-out-users-folder", lambda ws: ["report", ws.study(), "--out", _users_folder(ws)],
+         r"--out .*/mine: holds files hpsearch did not write"),
+    Case("report-out-working-folder", lambda ws: ["report", ws.study(), "--out", "."],
+         r"--out \.: is the working folder or contains it"),
+    Case("train-resume-foreign-best", lambda ws: ["train", ws.config(metrics={"enabled": True}), "--resume", "--out",
+                                                  _run_with_foreign_best(ws), *_d(ws)],
+         r"best_generator.pt: the config differs in .* a best generator of another run"),
+    # ------------------------------------------------------------------ storage URLs: malformed, with passwords
+    Case("storage-grpc-unbalanced-bracket", lambda ws: ["status", ws.study(), "--storage", "grpc://[::1"],
+         r"storage grpc://\[::1: not a valid URL"),
+    Case("storage-grpc-with-password", lambda ws: ["status", ws.study(), "--storage", "grpc://u:s3cretPW@127.0.0.1:1"],
+         r"storage grpc://u:\*\*\*@127.0.0.1:1: a storage proxy takes no user or password"),
+    Case("storage-proxy-of-a-proxy", lambda ws: ["storage-proxy", ws.study(storage="grpc://127.0.0.1:13931")],
+         r"storage-proxy: the storage must be the database"),
+    Case("storage-mysql-password-in-argv", lambda ws: ["run", ws.study(), "--storage", "mysql://u:s3cretPW@h/db",
+                                                       *_d(ws)], r"database 'mysql' is not supported"),
 ]
+
+
+def _dup_stop(ws: Workspace) -> str:
+    path = Path(ws.study())
+    path.write_text(path.read_text() + "stop:\n  n_trials: 17\n")
+    return str(path)
+
+
+def _dup_enqueue(ws: Workspace) -> str:
+    path = Path(ws.study(enqueue=[]))
+    text = path.read_text().replace("enqueue: []", "enqueue:\n- {z_dim: 8, z_dim: 9}")
+    path.write_text(text)
+    return str(path)
+
+
+def _export_folder(ws: Workspace) -> str:
+    folder = ws.root / "exported"
+    folder.mkdir()
+    (folder / "config.yaml").write_text("another run's\n")
+    (folder / "checkpoint.pt").write_bytes(b"another run's")
+    return str(folder)
+
+
+def _users_folder(ws: Workspace) -> str:
+    ws.file("mine/a.txt", "x")
+    ws.file("mine/sub/b.txt", "y")
+    return str(ws.root / "mine")
+
+
+def _run_with_foreign_best(ws: Workspace) -> str:
+    """A run folder whose checkpoint is this config's (the shared tiny run) but whose best generator is not."""
+    run = ws.root / "run"
+    run.mkdir()
+    payload = torch.load(ws.checkpoint, weights_only=True)
+    payload["config"]["metrics"]["enabled"] = True
+    torch.save(payload, run / "checkpoint.pt")
+    other = {**payload["config"], "data": {**payload["config"]["data"], "name": "image_folder"}}
+    best = {"format": 1, "kind": "generator", "config": other,
+            "class_names": ["a", "b", "c"], "step": 2, "value": 139.9, "objective": "class_fid"}
+    torch.save(best, run / "best_generator.pt")
+    return str(run)
 
 
 @pytest.fixture(scope="module")
@@ -402,27 +536,48 @@ def _snapshot(*folders: Path) -> dict[str, tuple[int, int] | None]:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_line_exit_2_and_nothing_is_left(case: Case, tmp_path: Path, shared: tuple[Path, Path],
                                                           monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+                                                          capsys: pytest.CaptureFixture[str],
+                                                          caplog: pytest.LogCaptureFixture) -> None:
     if not case.needs():
         pytest.skip("the input is not bad on this machine (e.g. it has CUDA)")
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
     monkeypatch.setenv("HPSEARCH_DATA", str(shared[0]))
+    for name, value in case.env.items():
+        monkeypatch.setenv(name, value)
     ws = Workspace(tmp_path, *shared)
     argv = [str(a) for a in case.argv(ws)]
     before = _snapshot(tmp_path, shared[0])
     capsys.readouterr()
-    try:
-        code = main(argv)
-    except SystemExit as exc:  # argparse exits itself
-        code = int(exc.code or 0)
-    err = capsys.readouterr().err
+    code, err, extra = _run_counting_every_line(argv, caplog, capsys)
     lines = err.strip().splitlines()
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("hpsearch: error: ") and "Traceback" not in err, err
+    assert not extra, f"printed before the error line: {extra}"
     assert re.search(case.match, lines[0]), lines[0]
     assert "s3cretPW" not in err
     assert _snapshot(tmp_path, shared[0]) == before, "the failed command left files behind or changed some"
+
+
+def _run_counting_every_line(argv: list[str], caplog: pytest.LogCaptureFixture,
+                             capsys: pytest.CaptureFixture[str]) -> tuple[int, str, list[str]]:
+    """`main(argv)`: its exit code, its stderr, and every other line a real process would print on stderr: log
+    records (hpsearch's and Optuna's, at INFO and above, as the CLI configures logging) and Python warnings."""
+    caplog.set_level(logging.INFO)
+    optuna.logging.enable_propagation()  # Optuna's records reach caplog (its own handler writes to the real stderr)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse exits itself
+                code = int(exc.code or 0)
+    finally:
+        optuna.logging.disable_propagation()
+    err = capsys.readouterr().err
+    extra = [f"{r.levelname} {r.name}: {r.getMessage()}" for r in caplog.records if r.levelno >= logging.INFO]
+    extra += [f"{w.category.__name__}: {w.message}" for w in caught]
+    return code, err, extra
 
 
 SUBPROCESS_SAMPLE = ["train-config-binary", "sample-checkpoint-zero-bytes", "run-data-root-typo",

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hpsearch import environment
 from hpsearch.config import DataConfig
 from hpsearch.data.base import ImageDataset, resize_stack, to_nchw
 from hpsearch.data.cifar import CIFAR10_FILES, read_cifar10
@@ -28,8 +28,8 @@ Loader = Callable[[DataConfig, Path], tuple[np.ndarray, np.ndarray, list[str]]]
 
 
 def default_data_dir() -> Path:
-    """`$HPSEARCH_DATA`, else `~/.cache/hpsearch/data`."""
-    return Path(os.environ.get("HPSEARCH_DATA") or Path.home() / ".cache" / "hpsearch" / "data")
+    """`$HPSEARCH_DATA`, else `~/.cache/hpsearch/data` (see `hpsearch.environment`)."""
+    return environment.data_dir()
 
 
 def _digits(cfg: DataConfig, data_dir: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -91,9 +91,9 @@ def load_dataset(cfg: DataConfig, data_dir: Path | None = None) -> ImageDataset:
         except DataError as exc:  # a cache is derived data: a damaged one is rebuilt, not fatal
             _logger.warning("%s; rebuilding it", exc)
     images, labels, classes = DATASETS[cfg.name](cfg, data_dir)
-    _logger.info("caching %s at %dx%d in %s", cfg.name, cfg.image_size, cfg.image_size, cache)
     labels_t = torch.from_numpy(np.ascontiguousarray(labels, dtype=np.int64))
     dataset = _checked(ImageDataset(to_nchw(resize_stack(images, cfg.image_size)), labels_t, classes), cfg)
+    _logger.info("caching %s at %dx%d in %s", cfg.name, cfg.image_size, cfg.image_size, cache)  # once it is usable
     dataset.save(cache)
     return dataset
 

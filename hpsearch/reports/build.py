@@ -6,8 +6,6 @@ import datetime as dt
 import html
 import logging
 import math
-import os
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +15,7 @@ import plotly.offline
 from optuna.trial import TrialState
 
 from hpsearch.errors import ConfigError
+from hpsearch.io import check_replaceable, check_writable, mark_owned, staged_folder
 from hpsearch.reports import figures, findings
 from hpsearch.reports.internals import generator_figures
 from hpsearch.reports.parallel import parallel_coordinates
@@ -33,6 +32,7 @@ from hpsearch.search import (
     open_study,
     read_trials,
     single_runs,
+    snapshot,
 )
 
 _logger = logging.getLogger(__name__)
@@ -65,10 +65,14 @@ class Report:
 def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = True) -> Report:
     """Write the report of `loaded`'s study into `out` (replaced as a whole; nothing half-written).
 
+    `out` must be new, empty, or an earlier report of the same study: a report never replaces
+    a folder it did not write (see `hpsearch.io.check_replaceable`).
+
     Raises:
-        ConfigError: the study does not exist or has no finished trial yet.
+        ConfigError: `out` holds something else, the study does not exist or has no finished trial yet.
     """
-    study = open_study(loaded)
+    check_report_out(out, loaded.cfg.study)
+    study = snapshot(open_study(loaded))  # every part of the report reads the same moment
     trials, artifacts = read_trials(study), artifacts_dir(loaded, study)
     axes = param_axes(loaded.space, loaded.n_blocks)
     objective = loaded.cfg.objective
@@ -94,10 +98,7 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
     if runs:
         report.figures["monitoring"] = figures.monitoring(runs)
 
-    tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    with staged_folder(out) as tmp:
         grids = _download_grids(artifacts, [t for t in trials if t.number in report.top.index
                                             or (report.findings and t.number == report.findings.winner.number)],
                                 tmp, report.notes)
@@ -108,13 +109,32 @@ def build_report(loaded: LoadedStudy, out: Path, top_k: int = 5, png: bool = Tru
         (tmp / PLOTLY_JS).write_text(plotly.offline.get_plotlyjs(), encoding="utf-8")
         page = _page(loaded, trials, report, [a.name for a in axes], grids, png)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        mark_owned(tmp, "report", loaded.cfg.study)
     _logger.info("report of %d finished trials written to %s", len(table), out / "index.html")
     return report
+
+
+def check_report_out(out: Path, study: str) -> None:
+    """`out` may take the report of `study` (nothing is created; see `build_report`).
+
+    Raises:
+        ConfigError: naming --out, the folder and what it holds.
+    """
+    check_replaceable(out, "--out", "report", study, legacy=lambda p: _legacy_report(p, study))
+    check_writable(out, "--out", is_dir=True)
+
+
+def _legacy_report(folder: Path, study: str) -> bool:
+    """A report of `study` written before reports were marked: only the names a report writes, and its title."""
+    names = {"index.html", PLOTLY_JS, "trials.csv", "top_trials.csv", "parallel_coordinates.png", "grids",
+             "internals"}
+    try:
+        if not {p.name for p in folder.iterdir()} <= names:
+            return False
+        head = (folder / "index.html").read_text(encoding="utf-8", errors="replace")[:4096]
+    except OSError:
+        return False
+    return f"<title>hpsearch report: {html.escape(study)}</title>" in head
 
 
 def _monitored(trials: list[TrialRecord], best: int | None, objective: str) -> list[tuple[str, TrialRecord]]:

@@ -26,10 +26,12 @@ from hpsearch.search.backend import Backend, open_backend, scheme_of
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
     Confirmation,
+    check_per,
     choose_sources,
     companion_name,
     confirmation,
     open_companion,
+    plan_confirmation,
     plan_runs,
 )
 from hpsearch.search.connection import mask_url
@@ -48,7 +50,7 @@ from hpsearch.search.status import (
     is_artifact_id,
     study_summary,
 )
-from hpsearch.search.study import artifacts_dir, make_storage, open_study
+from hpsearch.search.study import artifacts_dir, make_storage, open_study, snapshot
 from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
 
 __all__ = [
@@ -57,7 +59,7 @@ __all__ = [
     "fetch_generator", "finite", "is_artifact_id", "launch_workers", "load_space", "load_study_config", "make_pruner",
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
     "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
-    "study_summary", "Confirmation", "choose_sources", "companion_name", "confirmation", "open_companion",
-    "plan_runs", "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing", "gpu_memory",
-    "measure_trial_peak",
+    "study_summary", "Confirmation", "check_per", "choose_sources", "companion_name", "confirmation", "open_companion",
+    "plan_confirmation", "plan_runs", "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
+    "gpu_memory", "measure_trial_peak", "snapshot",
 ]

@@ -28,6 +28,7 @@ from sqlalchemy.pool import NullPool
 
 from hpsearch.errors import ConfigError
 from hpsearch.io import check_writable
+from hpsearch.redaction import remember_secrets
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.connection import (
     GRPC_SCHEME,
@@ -37,7 +38,7 @@ from hpsearch.search.connection import (
     mask_url,
     redact,
 )
-from hpsearch.search.proxy_client import ProxyClaimLock, open_proxy_storage
+from hpsearch.search.proxy_client import ProxyClaimLock, open_proxy_storage, parse_grpc_url
 from hpsearch.search.storage import ReconnectingRDBStorage, retry_on_disconnect
 
 Scheme = Literal["sqlite", "postgresql", "grpc"]
@@ -82,7 +83,9 @@ def scheme_of(url: str) -> Scheme:
     Raises:
         ConfigError: not a URL hpsearch can use (naming the masked URL and what is allowed).
     """
+    remember_secrets(url)
     if url.startswith(GRPC_SCHEME):
+        parse_grpc_url(url)  # a malformed proxy URL is refused here, not after a connect timeout
         return "grpc"
     try:
         driver = make_url(url).drivername
@@ -121,7 +124,12 @@ def open_backend(url: str, heartbeat_s: int | None = None, max_retry: int | None
     options = engine_kwargs(url)
     if scheme == "postgresql":
         _probe(url, options)
-    return Backend(url, scheme, _open_rdb(url, options, heartbeat_s, max_retry), bool(heartbeat_s))
+    try:
+        with ClaimLock.for_schema(url):  # one process at a time creates (or checks) Optuna's tables
+            storage = _open_rdb(url, options, heartbeat_s, max_retry)
+    except (sqlalchemy.exc.SQLAlchemyError, OSError) as exc:  # the lock's own connection or file
+        raise _cannot_open(url, exc) from exc
+    return Backend(url, scheme, storage, bool(heartbeat_s))
 
 
 def _open_rdb(url: str, options: dict[str, Any], heartbeat_s: int | None,

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import sqlalchemy
 import sqlalchemy.exc
@@ -30,19 +31,41 @@ class ClaimLock:
         study: the study name.
     """
 
-    def __init__(self, url: str, study: str) -> None:
-        digest = hashlib.sha256(f"hpsearch:{study}".encode()).digest()
+    def __init__(self, url: str, study: str, _name: str | None = None, _path: Path | None = None) -> None:
+        digest = hashlib.sha256((_name or f"hpsearch:{study}").encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
-        self.path = Path(f"{url.removeprefix('sqlite:///')}.{study}.claim") if url.startswith("sqlite") else None
+        sqlite = url.startswith("sqlite")
+        self.path = (_path or Path(f"{url.removeprefix('sqlite:///')}.{study}.claim")) if sqlite else None
         self.engine = None if self.path else sqlalchemy.create_engine(
             url, poolclass=NullPool, connect_args=engine_kwargs(url)["connect_args"])
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
         self._conn: Any = None
+
+    @classmethod
+    def for_schema(cls, url: str) -> ClaimLock:
+        """The database-wide lock around creating Optuna's tables: workers that start together on an empty
+        database would otherwise each create them, and all but one fail (a duplicate key in PostgreSQL's
+        catalog, or in SQLite's alembic_version). For SQLite it is a lock on the database's folder, which
+        exists by then: a lock file would be left behind by a command that then fails."""
+        folder = Path(url.removeprefix("sqlite:///")).parent
+        return cls(url, "schema", _name="hpsearch-schema", _path=folder)
+
+    def __enter__(self) -> ClaimLock:
+        return self.acquire()
+
+    def __exit__(self, *_: object) -> None:
+        self.release()
+
+    def _open(self) -> int:
+        assert self.path is not None
+        if self.path.is_dir():
+            return os.open(self.path, os.O_RDONLY)
+        return os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o666)
 
     def acquire(self) -> ClaimLock:
         if self.path is not None:
-            self._file = open(self.path, "w")  # noqa: SIM115 - held until release
-            fcntl.flock(self._file, fcntl.LOCK_EX)
+            self._fd = self._open()
+            fcntl.flock(self._fd, fcntl.LOCK_EX)
         else:
             retry_on_disconnect(self._lock_postgres, "the study's claim lock")()
         return self
@@ -50,13 +73,13 @@ class ClaimLock:
     def try_acquire(self) -> bool:
         """Take the lock if it is free, without waiting (the storage proxy grants it on workers' behalf)."""
         if self.path is not None:
-            file = open(self.path, "w")  # noqa: SIM115 - held until release
+            fd = self._open()
             try:
-                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                file.close()
+                os.close(fd)
                 return False
-            self._file = file
+            self._fd = fd
             return True
         return bool(retry_on_disconnect(self._lock_postgres, "the study's claim lock")(wait=False))
 
@@ -73,10 +96,10 @@ class ClaimLock:
 
     def release(self) -> None:
         """Release (a worker does so as soon as its trial exists); safe to call twice."""
-        if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
         if self._conn is not None:
             conn, self._conn = self._conn, None
             try:

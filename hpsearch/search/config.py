@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +12,11 @@ import optuna
 
 from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
 from hpsearch.errors import ConfigError
+from hpsearch.io import check_text
+from hpsearch.redaction import remember_secrets
 from hpsearch.search.space import SearchSpace, load_space
 
-STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # fullmatch: "$" would let a final newline in
 
 
 @dataclass
@@ -139,13 +142,22 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
     path = Path(path)
     raw = read_yaml(path, "study")
     cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
-    if not STUDY_NAME.match(cfg.study):
+    if not STUDY_NAME.fullmatch(cfg.study):
         raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "
                           f"'.' or '-'); got {cfg.study!r}")
     if not cfg.space:
         raise ConfigError(f"{path}: space: required (a search-space YAML, relative to the study file)")
     if storage:
         cfg.storage = storage
+    if cfg.storage is not None:
+        remember_secrets(cfg.storage)
+        check_text(cfg.storage, f"{path}: storage", "a database URL", secret=True)
+    for key, allowed in (("space", "a search-space YAML"), ("artifacts", "a folder"), ("runs_dir", "a folder")):
+        if getattr(cfg, key) is not None:  # "" is not the default folder: it is a mistake
+            check_text(getattr(cfg, key), f"{path}: {key}", allowed)
+    if cfg.noise_seeds == 1:
+        raise ConfigError(f"{path}: noise_seeds: 0 (not measured) or at least 2 (one re-measurement gives no "
+                          "spread); got 1")
     base = from_dict(cfg.base, f"{path}: base")
     if cfg.pruner.name != "none" and cfg.pruner.min_steps >= base.train.steps:
         raise ConfigError(f"{path}: pruner.min_steps: must be below base train.steps ({base.train.steps}), or "
@@ -159,11 +171,57 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
 
 def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],
                     where: str) -> None:
+    """An enqueued parameter set names exactly the parameters its branch of the space draws, each with a
+    value of the right type inside its range: otherwise what runs is not what the user enqueued (Optuna
+    only warns about a value out of range, truncates 12.5 to 12 for an int and ignores unknown names).
+
+    Raises:
+        ConfigError: naming the entry, the parameter, the value and what is allowed.
+    """
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}: must be a mapping of parameter names to values; got {params!r}")
+    trial = _StrictFixedTrial(params)
     try:
-        if not isinstance(params, dict):
-            raise ConfigError(f"{where}: must be a mapping of parameter names to values; got {params!r}")
-        space.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
-    except ValueError as exc:  # FixedTrial: a parameter the space needs is missing
+        space.suggest(trial, base, n_blocks, source="")  # type: ignore[arg-type]
+    except ValueError as exc:  # a parameter the space draws is missing, or a value not allowed
         raise ConfigError(f"{where}: {exc}") from exc
     except ConfigError as exc:
         raise ConfigError(f"{where}: {str(exc).removeprefix(': ')}") from exc
+    unknown = sorted(set(map(str, params)) - set(trial.params))
+    if unknown:
+        raise ConfigError(f"{where}: {', '.join(map(repr, unknown))} not drawn by the space for this entry "
+                          f"(a typo, or a parameter of another branch); its parameters here: {sorted(trial.params)}")
+
+
+class _StrictFixedTrial(optuna.trial.FixedTrial):
+    """A FixedTrial whose values must fit their distributions exactly: type, range, step and choices."""
+
+    def _suggest(self, name: str, distribution: optuna.distributions.BaseDistribution) -> Any:
+        if name not in self._params:
+            raise ValueError(f"{name}: missing; the space draws it for this entry (its branch needs a value)")
+        value = self._params[name]
+        problem = _misfit(value, distribution)
+        if problem:
+            raise ValueError(f"{name}: {problem}; got {value!r}")
+        return super()._suggest(name, distribution)
+
+
+def _misfit(value: Any, distribution: optuna.distributions.BaseDistribution) -> str | None:
+    """Why `value` cannot be drawn from `distribution`, or None."""
+    dist = distribution
+    if isinstance(dist, optuna.distributions.CategoricalDistribution):
+        if not any(type(value) is type(c) and value == c for c in dist.choices):
+            return f"must be one of {list(dist.choices)}"
+        return None
+    if isinstance(dist, optuna.distributions.IntDistribution):
+        if type(value) is not int:
+            return f"must be an integer in {dist.low}..{dist.high}"
+        if not dist._contains(float(value)):
+            step = f" in steps of {dist.step}" if dist.step != 1 else ""
+            return f"must be an integer in {dist.low}..{dist.high}{step}"
+        return None
+    if isinstance(dist, optuna.distributions.FloatDistribution):
+        if type(value) not in (int, float) or not math.isfinite(value) or not dist._contains(float(value)):
+            return f"must be a number in [{dist.low:g}, {dist.high:g}]" + (f" in steps of {dist.step:g}"
+                                                                            if dist.step else "")
+    return None

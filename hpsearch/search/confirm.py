@@ -35,7 +35,7 @@ from hpsearch.search.config import LoadedStudy
 from hpsearch.search.objective import trial_run_dir, upload_run
 from hpsearch.search.record import TrialRecord, TrialWriter, read_trial, read_trials
 from hpsearch.search.storage import storage_seconds
-from hpsearch.search.study import make_storage
+from hpsearch.search.study import make_storage, study_backend
 from hpsearch.training import describe_device
 
 SUFFIX = ".confirm"
@@ -62,6 +62,24 @@ def open_companion(loaded: LoadedStudy, backend: Backend | None = None, create: 
                                sampler=optuna.samplers.RandomSampler(), pruner=optuna.pruners.NopPruner())
 
 
+def check_per(search: optuna.Study, per: list[str]) -> None:
+    """Each `per` parameter is a searched choice: one best trial per value of a range would plan one
+    "configuration" per number the search happened to draw.
+
+    Raises:
+        ConfigError: naming the parameter, what it is, and the choices there are.
+    """
+    kinds: dict[str, optuna.distributions.BaseDistribution] = {}
+    for trial in search.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        kinds.update(trial.distributions)
+    choices = sorted(k for k, d in kinds.items() if isinstance(d, optuna.distributions.CategoricalDistribution))
+    for param in per:
+        if param in kinds and param not in choices:
+            kind = "an integer range" if isinstance(kinds[param], optuna.distributions.IntDistribution) else "a range"
+            raise ConfigError(f"per {param!r}: {kind}, not a choice; the best trial per value is asked of a "
+                              f"searched choice: {choices}")
+
+
 def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[TrialRecord]:
     """The `top` best completed trials, then the best completed trial for each value of each `per` parameter.
 
@@ -84,8 +102,26 @@ def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[
     return sorted(chosen.values(), key=lambda t: t.objective_value)
 
 
+def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: int, samples: int,
+                      backend: Backend | None = None) -> int:
+    """Create the companion study if need be and plan its runs (`plan_runs`) under its claim lock: two
+    `hpsearch confirm` started together would otherwise both read the plan and enqueue a run twice.
+
+    Returns:
+        how many runs the plan now holds.
+    """
+    backend = backend if backend is not None else study_backend(loaded)
+    companion = open_companion(loaded, backend, create=True)
+    lock = backend.claim_lock(companion.study_name).acquire()
+    try:
+        return plan_runs(companion, sources, seeds, samples)
+    finally:
+        lock.release()
+
+
 def plan_runs(companion: optuna.Study, sources: list[TrialRecord], seeds: int, samples: int) -> int:
     """Enqueue every (source, seed index) run not enqueued before; returns how many runs the plan now holds.
+    The caller holds the companion's claim lock (`plan_confirmation`).
 
     Raises:
         ConfigError: earlier runs of this study were measured with another number of samples.

@@ -7,7 +7,6 @@ everywhere.
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from collections.abc import Callable
@@ -18,6 +17,8 @@ import optuna
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
+from hpsearch.environment import connect_timeout_s
+
 GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
 GRPC_LOST = ("UNAVAILABLE", "CANCELLED")  # status codes of a proxy that went away (see `is_disconnect`)
 
@@ -25,13 +26,6 @@ GRPC_LOST = ("UNAVAILABLE", "CANCELLED")  # status codes of a proxy that went aw
 PERMANENT_ERRORS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "could not translate host",
                     "invalid dsn", "invalid connection option", "invalid sslmode", "password is required",
                     "unable to open database file")  # SQLite: no such folder, or not allowed to write there
-DEFAULT_CONNECT_TIMEOUT_S = 10
-
-
-def connect_timeout_s() -> int:
-    """Seconds a database connection may take to open: `$HPSEARCH_CONNECT_TIMEOUT`, default 10 (libpq's least is 2)."""
-    text = os.environ.get("HPSEARCH_CONNECT_TIMEOUT", "")
-    return max(2, min(int(text), 600)) if text.strip().isdigit() else DEFAULT_CONNECT_TIMEOUT_S
 
 
 def engine_kwargs(url: str) -> dict[str, Any]:

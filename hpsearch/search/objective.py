@@ -19,11 +19,11 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.runner import Best, noise_seeds, remeasure, run_training
+from hpsearch.runner import LATEST_GRID, Best, noise_seeds, remeasure, run_training
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
-from hpsearch.training import describe_device
+from hpsearch.training import CONFIG_NAME, METRICS_LOG, describe_device
 
 _logger = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class Objective:
             raise
         run_dir, retry = trial_run_dir(loaded.runs_dir, trial)
         if not retry and run_dir.exists():
-            shutil.rmtree(run_dir)  # left by an older study of the same name
+            _remove_old_run(run_dir, record)  # left by an older study of the same name
         # The run folder resolved, so that it is found from anywhere.
         record.start(cfg, str(run_dir.resolve()), describe_device(self.device), loaded.cfg.objective)
         reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune",
@@ -106,6 +106,27 @@ class Objective:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
         upload_run(self.store, trial, record, run_dir, best)
         return best.value  # the value of the generator the trial keeps
+
+
+RUN_FILES = {CHECKPOINT_NAME, BEST_GENERATOR, METRICS_LOG, CONFIG_NAME, LATEST_GRID, "samples"}
+
+
+def _remove_old_run(run_dir: Path, record: TrialWriter) -> None:
+    """Remove a run folder that a trial of an earlier study of the same name left, and only such a folder.
+
+    Raises:
+        ConfigError: it holds anything a run does not write (the trial fails with this reason; nothing is removed).
+    """
+    try:
+        foreign = sorted(p.name for p in run_dir.iterdir() if p.name not in RUN_FILES)
+    except OSError as exc:
+        foreign = [f"(cannot be listed: {exc.strerror})"]
+    if not run_dir.is_dir() or run_dir.is_symlink() or foreign:
+        message = (f"run folder {run_dir}: exists and holds what a run does not write ({', '.join(foreign[:5])}); "
+                   "move it away or set the study's runs_dir to a folder of its own")
+        record.failure(message)
+        raise ConfigError(message)
+    shutil.rmtree(run_dir)
 
 
 def upload_run(store: FileSystemArtifactStore, trial: optuna.Trial, record: TrialWriter, run_dir: Path,

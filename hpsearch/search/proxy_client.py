@@ -13,20 +13,26 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 import warnings
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import optuna
 from optuna.storages import GrpcStorageProxy
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.connection import GRPC_SCHEME
+from hpsearch.search.connection import mask_url
 from hpsearch.search.optuna_private import BaseHeartbeat
 from hpsearch.search.storage import create_once, find_created, retry_methods, retry_on_disconnect
 from hpsearch.serving import address
+
+# gRPC's C core logs to stderr on its own (a failed bind prints an "E1203 ... add_port.cc" line before
+# the error hpsearch reports); its errors reach hpsearch as exceptions, so it stays quiet unless asked.
+os.environ.setdefault("GRPC_VERBOSITY", "NONE")
 
 try:
     import grpc
@@ -59,15 +65,24 @@ def decode(data: bytes) -> dict[str, Any]:
 
 
 def parse_grpc_url(url: str) -> tuple[str, int]:
-    """`grpc://HOST:PORT` → (host, port).
+    """`grpc://HOST:PORT` → (host, port); an IPv6 host in brackets (`grpc://[::1]:13000`).
 
     Raises:
-        ConfigError: the URL is not of that form.
+        ConfigError: the URL is not of that form (the message shows it with any password masked).
     """
-    host, sep, port = url.removeprefix(GRPC_SCHEME).rpartition(":")
-    if not url.startswith(GRPC_SCHEME) or not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ConfigError(f"storage {url}: a storage proxy's URL is grpc://HOST:PORT, e.g. grpc://127.0.0.1:13000")
-    return host.strip("[]"), int(port)
+    allowed = "a storage proxy's URL is grpc://HOST:PORT, e.g. grpc://127.0.0.1:13000"
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError as exc:  # unbalanced brackets, a port that is not a number or out of range
+        raise ConfigError(f"storage {mask_url(url)}: not a valid URL ({exc}); {allowed}") from exc
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"storage {mask_url(url)}: a storage proxy takes no user or password (it has no "
+                          f"authentication: keep its port on the cluster's private network); {allowed}")
+    if parts.scheme != "grpc" or not host or port is None or not 1 <= port <= 65535 \
+            or parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ConfigError(f"storage {mask_url(url)}: {allowed}")
+    return host, port
 
 
 def _stub(channel: Any, method: str) -> Callable[[dict[str, Any]], dict[str, Any]]:

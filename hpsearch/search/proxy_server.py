@@ -40,7 +40,7 @@ from hpsearch.search.connection import mask_url
 from hpsearch.search.optuna_private import CachedStorage, grpc_servicer
 from hpsearch.search.proxy_client import SERVICE, decode, encode, require_grpc
 from hpsearch.search.study import make_storage
-from hpsearch.serving import address, check_bind
+from hpsearch.serving import address, check_bind, warn_exposure
 
 try:
     import grpc
@@ -110,7 +110,7 @@ class Coordinator:
         Raises:
             ValueError: not a valid study name (on SQLite the name becomes part of a lock file's path).
         """
-        if not STUDY_NAME.match(study):
+        if not STUDY_NAME.fullmatch(study):
             raise ValueError(f"not a study name: {study!r}")
         with self._mutex:
             self._expire(study)
@@ -172,12 +172,13 @@ def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int 
     url = loaded.storage_url
     if scheme_of(url) == "grpc":
         raise ConfigError(f"storage-proxy: the storage must be the database (sqlite:///... or "
-                          f"postgresql+psycopg2://...), not another proxy; got {url}")
-    check_bind("storage proxy", host, port, "can read and change every study in the database")
+                          f"postgresql+psycopg2://...), not another proxy; got {mask_url(url)}")
+    check_bind("storage proxy", host, port)
     rdb = make_storage(loaded)
     assert isinstance(rdb, optuna.storages.RDBStorage)  # not a grpc:// URL, checked above
     coordinator = Coordinator(rdb, url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry)
     server = make_server(ProxyBackend(rdb), coordinator, host, port, threads)
+    warn_exposure("storage proxy", host, "can read and change every study in the database")
     server.start()
     stopped = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGTERM, signal.SIGINT)}

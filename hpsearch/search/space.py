@@ -300,7 +300,8 @@ def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, wher
     if len(set(map(repr, choices))) != len(choices):
         raise ConfigError(f"{path}: {where}.choice: the choices repeat a value; got {choices!r}")
     choices = [coerce_field(cls, key, c, f"{path}: {where}.choice[{i}]") for i, c in enumerate(choices)]
-    when_spec = spec.get("when") or {}
+    when_spec = spec.get("when")
+    when_spec = {} if when_spec is None else when_spec
     if not isinstance(when_spec, dict):
         raise ConfigError(f"{path}: {where}.when: must be a mapping of a choice to its parameters, e.g. "
                           f"{{{choices[0]}: {{section.field: node}}}}; got {when_spec!r}")

@@ -23,6 +23,7 @@ from hpsearch.search.connection import mask_url
 from hpsearch.search.noise import collapse_note, single_runs
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
 from hpsearch.search.study import artifacts_dir, open_study
+from hpsearch.training import CONFIG_NAME
 
 _logger = logging.getLogger(__name__)
 _ARTIFACT_ID = re.compile(r"[0-9a-fA-F-]{1,64}")
@@ -67,7 +68,7 @@ def _fmt(value: object) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
-def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False) -> Path:
+def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False, overwrite: bool = False) -> Path:
     """Write the trial's config.yaml and checkpoint.pt into `out`; returns the checkpoint path.
 
     By default the checkpoint is the generator of the trial's best evaluation, the one its
@@ -80,10 +81,17 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False)
 
     Args:
         which: a trial number, or "best".
+        overwrite: replace a config.yaml or checkpoint.pt already in `out` (refused otherwise:
+            they may be another run's, which nothing a user made is without saying so).
 
     Raises:
-        ConfigError: no such trial, not finished, or no readable checkpoint anywhere.
+        ConfigError: `out` holds an export already (without `overwrite`), no such trial, not finished,
+            or no readable checkpoint anywhere.
     """
+    taken = [name for name in (CONFIG_NAME, CHECKPOINT_NAME) if (out / name).exists()]
+    if taken and not overwrite:
+        raise ConfigError(f"--out {out}: already holds {' and '.join(taken)}; pass --overwrite to replace them or "
+                          "choose another folder")
     study = open_study(loaded)
     trial, artifacts = read_trial(_find(study, which)), artifacts_dir(loaded, study)
     if not trial.finished:
@@ -92,19 +100,21 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False)
     config = from_dict(trial.config, f"trial {trial.number} config")
     with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
         staged = Path(tmp) / CHECKPOINT_NAME
+        damaged: list[str] = []
         if last:
-            kind = "last" if fetch_checkpoint(artifacts, trial, staged) else None
+            kind = "last" if fetch_checkpoint(artifacts, trial, staged, damaged) else None
         else:
-            kind = fetch_generator(artifacts, trial, staged)
+            kind = fetch_generator(artifacts, trial, staged, damaged)
         if not kind:
+            found = f" (found only damaged ones: {'; '.join(damaged)})" if damaged else ""
             raise ConfigError(f"trial {trial.number} ({trial.state.name.lower()}) has no readable checkpoint in its "
-                              "run folder or the artifact store")
+                              f"run folder or the artifact store{found}")
         if kind == "last" and not last:
             _logger.warning("trial %d has no stored best generator (a study from before hpsearch kept them, or a "
                             "pruned trial): exported its last checkpoint, whose quality may differ from the trial's "
                             "value", trial.number)
         out.mkdir(parents=True, exist_ok=True)
-        dump_config(config, out / "config.yaml")
+        dump_config(config, out / CONFIG_NAME)
         os.replace(staged, out / CHECKPOINT_NAME)
     return out / CHECKPOINT_NAME
 
@@ -115,19 +125,20 @@ def _existing_ancestor(path: Path) -> Path:
     return path
 
 
-def fetch_checkpoint(artifacts: Path, trial: TrialRecord, dest: Path) -> bool:
+def fetch_checkpoint(artifacts: Path, trial: TrialRecord, dest: Path, damaged: list[str] | None = None) -> bool:
     """Copy the trial's final checkpoint to `dest`: from its run folder when this machine has a
     readable one, else from the artifact store. False when neither has a readable one (e.g. a
-    trial that failed early, or a damaged file); nothing is written then."""
-    return _fetch_first(_sources(artifacts, trial, CHECKPOINT_NAME, trial.checkpoint_artifact), dest)
+    trial that failed early, or a damaged file); nothing is written then, and why each found
+    file could not be read is added to `damaged`."""
+    return _fetch_first(_sources(artifacts, trial, CHECKPOINT_NAME, trial.checkpoint_artifact), dest, damaged)
 
 
-def fetch_generator(artifacts: Path, trial: TrialRecord, dest: Path) -> str | None:
+def fetch_generator(artifacts: Path, trial: TrialRecord, dest: Path, damaged: list[str] | None = None) -> str | None:
     """Copy the generator that the trial's value describes to `dest`: "best" (its best evaluation's),
     or "last" (its final checkpoint, for trials stored without a best one); None when neither is readable."""
-    if _fetch_first(_sources(artifacts, trial, BEST_GENERATOR, trial.best_artifact), dest):
+    if _fetch_first(_sources(artifacts, trial, BEST_GENERATOR, trial.best_artifact), dest, damaged):
         return "best"
-    return "last" if fetch_checkpoint(artifacts, trial, dest) else None
+    return "last" if fetch_checkpoint(artifacts, trial, dest, damaged) else None
 
 
 def _sources(artifacts: Path, trial: TrialRecord, name: str, artifact: str | None) -> list[Path | None]:
@@ -135,21 +146,21 @@ def _sources(artifacts: Path, trial: TrialRecord, name: str, artifact: str | Non
     return [Path(trial.run_dir) / name if trial.run_dir else None, _artifact_path(artifacts, artifact)]
 
 
-def _fetch_first(sources: list[Path | None], dest: Path) -> bool:
+def _fetch_first(sources: list[Path | None], dest: Path, damaged: list[str] | None) -> bool:
     for source in sources:
-        if source is not None and source.is_file() and _readable(source):
-            _copy(source, dest)
-            return True
+        if source is None or not source.is_file():
+            continue
+        try:
+            load_checkpoint(source)
+        except CheckpointError as exc:
+            if damaged is None:
+                _logger.warning("%s", exc)
+            else:
+                damaged.append(str(exc))
+            continue
+        _copy(source, dest)
+        return True
     return False
-
-
-def _readable(path: Path) -> bool:
-    try:
-        load_checkpoint(path)
-    except CheckpointError as exc:
-        _logger.warning("%s", exc)
-        return False
-    return True
 
 
 def fetch_artifact(artifacts_dir: Path, artifact: object, dest: Path) -> bool:
@@ -179,11 +190,11 @@ def is_artifact_id(value: object) -> bool:
 def _find(study: optuna.Study, which: str) -> FrozenTrial:
     if which == "best":
         if not any(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False)):
-            raise ConfigError("the study has no completed trial yet")
+            raise ConfigError("trial best: the study has no completed trial yet")
         return study.best_trial
-    if not (which.isascii() and which.isdigit()):
-        raise ConfigError(f"must be a trial number or 'best'; got {which!r}")
+    if not (which.isascii() and which.isdigit() and len(which) <= 12):
+        raise ConfigError(f"trial {which}: must be a trial number or 'best'; got {which!r}")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if int(which) not in trials:
-        raise ConfigError(f"no such trial (numbers 0..{max(trials, default=-1)})")
+        raise ConfigError(f"trial {which}: no such trial (numbers 0..{max(trials, default=-1)})")
     return trials[int(which)]

@@ -19,6 +19,7 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
+from hpsearch import environment
 from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
 from hpsearch.io import atomic_write, check_writable
@@ -61,9 +62,14 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     Raises:
         ConfigError, DataError: from `prepare_worker`, before the study is created or touched.
     """
+    if confirm:  # nothing to create: the study and its planned runs must exist before any data is cached
+        backend = study_backend(loaded, must_exist=True)
+        search = open_study(loaded, backend=backend)
+        study = open_companion(loaded, backend)
     device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
-    backend = study_backend(loaded)
-    study = open_study(loaded, create=not confirm, backend=backend)
+    if not confirm:
+        backend = study_backend(loaded)
+        study = open_study(loaded, create=True, backend=backend)
     heartbeat = backend.storage.get_heartbeat_interval() if backend.heartbeats else None  # type: ignore[attr-defined]
     _logger.info("worker on %s (%s; %s) with %s", mask_url(backend.url), backend.scheme,
                  f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", device)
@@ -71,7 +77,6 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     store = AtomicArtifactStore(str(loaded.artifacts_dir))
     objective: Objective | ConfirmObjective
     if confirm:  # the companion study's runs, until every planned one has run
-        study, search = open_companion(loaded, backend), study
         objective = ConfirmObjective(loaded, source_records(search), dataset, device, data_dir / "cache", store,
                                      int(study.user_attrs.get("samples", loaded.base_config.metrics.samples)))
         target: int | None = planned_runs(study)
@@ -90,13 +95,16 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
             optuna.storages.fail_stale_trials(study)
             if _done(study, target):
                 break
-            objective.on_start = lock.release
+            objective.on_start, objective.current = lock.release, None
             # One trial per call; an invalid combination (ConfigError) or an unusable checkpoint
             # of a dead attempt (CheckpointError) fails its trial with the reason and the worker goes on.
             study.optimize(objective, n_trials=1, catch=(ConfigError, CheckpointError), gc_after_trial=True)
         except TrainingInterrupted as exc:
             _hand_back(study, objective.current, exc)
             break
+        except OSError as exc:  # a full disk, a folder gone: no fault of the trial's; another worker may go on
+            _hand_back(study, objective.current, exc)
+            raise
         finally:
             lock.release()
         ran += 1
@@ -175,13 +183,16 @@ def quiet_optuna() -> None:
         logger.addFilter(_QuietHPSearchErrors())
 
 
-def _hand_back(study: optuna.Study, number: int | None, exc: TrainingInterrupted) -> None:
+def _hand_back(study: optuna.Study, number: int | None, exc: BaseException) -> None:
     """Queue the interrupted (now failed) trial again; its retry resumes from the checkpoint.
 
-    Unlike a dead worker's trial, a trial handed back on request does not count against
-    `max_retry`: a preemptible worker may be stopped any number of times.
+    Unlike a dead worker's trial, a trial handed back on request (or after a fault of the
+    machine's, such as a full disk) does not count against `max_retry`: a preemptible worker
+    may be stopped any number of times.
     """
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None or trial.state != TrialState.FAIL:  # no trial had started, or it ended otherwise
+        return
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=None)(study, trial)
@@ -210,7 +221,7 @@ def launch_workers(study_path: Path, storage: str, workers: int, gpus: list[str]
     threads = max(1, (os.cpu_count() or 1) // len(slots))
     procs: list[subprocess.Popen[bytes]] = []
     for i, gpu in enumerate(slots):
-        cmd = [sys.executable, "-m", "hpsearch.cli", "worker", str(study_path),
+        cmd = [sys.executable, "-m", "hpsearch", "worker", str(study_path),
                "--device", "cuda" if gpu is not None else "cpu"]
         cmd += ["--n-trials", str(n_trials)] if n_trials is not None else []
         cmd += ["--data-dir", str(data_dir)] if data_dir is not None else []
@@ -269,5 +280,6 @@ def parse_gpus(text: str | None) -> list[str]:
 
 def set_threads_from_env() -> None:
     """Workers started by `hpsearch run` share the CPU cores instead of oversubscribing them."""
-    if os.environ.get("HPSEARCH_THREADS"):
-        torch.set_num_threads(int(os.environ["HPSEARCH_THREADS"]))
+    count = environment.threads()
+    if count is not None:
+        torch.set_num_threads(count)

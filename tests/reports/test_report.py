@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from pathlib import Path
@@ -140,13 +141,31 @@ def test_png_is_written_or_its_absence_explained(tiny_study: Path, tmp_path: Pat
     assert "kaleido could not render" in (tmp_path / "r" / "index.html").read_text()
 
 
-def test_report_replaces_the_folder_whole(tiny_study: Path, tmp_path: Path) -> None:
+def test_report_replaces_only_an_earlier_report_of_the_same_study(tiny_study: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r"
-    out.mkdir()
-    (out / "stale.txt").write_text("from an older report")
+    assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 0
+    (out / "stale.txt").write_text("left in an earlier report")
     assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 0
     assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
-    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary folder left
+    assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary or set-aside folder left
+    # A folder of the user's files, the working folder, and an empty path are never replaced.
+    mine, work = tmp_path / "mine", tmp_path / "work"
+    for folder in (mine, work):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "a.txt").write_text("x")
+        (folder / "sub" / "b.txt").write_text("y")
+    monkeypatch.chdir(work)
+    capsys.readouterr()
+    for argv_out, message in [(str(mine), "holds files hpsearch did not write"), (".", "is the working folder"),
+                              ("", "argument --out: empty"), (str(tmp_path), "contains it")]:
+        with pytest.raises(SystemExit) if not argv_out else contextlib.nullcontext():  # argparse exits itself
+            assert main(["report", str(tiny_study), "--out", argv_out, "--no-png"]) == 2, argv_out
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+    for folder in (mine, work):
+        assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == ["a.txt", "sub", "sub/b.txt"]
 
 
 def test_report_bad_input_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
