@@ -19,7 +19,7 @@ from hpsearch import environment
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import MAX_SEED, from_dict, load_config, replace_sections
 from hpsearch.dashboard import serve_dashboard
-from hpsearch.data import load_dataset
+from hpsearch.data import load_dataset, peek_class_names
 from hpsearch.environment import check_environment
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
@@ -154,6 +154,9 @@ def _run_eval(args: argparse.Namespace) -> int:
     metrics = {**loaded.config.to_dict()["metrics"], **{k: v for k, v in overrides.items() if v is not None}}
     cfg = from_dict({**loaded.config.to_dict(), "metrics": metrics}, "command line")
     data_dir = _data_dir(args)
+    names = peek_class_names(cfg.data)
+    if names is not None:  # before the dataset is cached: a refusal writes and logs nothing
+        check_same_classes(loaded.class_names, names, args.checkpoint)
     dataset = load_dataset(cfg.data, data_dir)
     check_same_classes(loaded.class_names, dataset.class_names, args.checkpoint)
     evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")

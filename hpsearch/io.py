@@ -88,6 +88,15 @@ def _remove_empty(folders: list[Path]) -> None:
             return
 
 
+@contextmanager
+def naming_errors(path: Path) -> Iterator[None]:
+    """Re-raise an OSError that names no file (a write that hit a full disk) as one naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        raise _naming(exc, path) from exc
+
+
 def _naming(exc: OSError, path: Path) -> OSError:
     """`exc` with `path` as its file when it names none (so the one error line can say which file)."""
     if exc.filename is not None:

@@ -28,7 +28,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoin
 from hpsearch.config import RunConfig, dump_config
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, reason
-from hpsearch.io import atomic_write_text
+from hpsearch.io import atomic_write_text, naming_errors
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
@@ -418,7 +418,7 @@ def check_same_run(payload: Mapping[str, Any], cfg: RunConfig, dataset: ImageDat
 
 
 def _append_log(path: Path, record: Mapping[str, Any]) -> None:
-    with path.open("a") as fh:
+    with naming_errors(path), path.open("a") as fh:  # a full disk: the error names the log
         fh.write(json.dumps(record) + "\n")
 
 

@@ -463,6 +463,15 @@ CASES: list[Case] = [
     Case("train-resume-foreign-best", lambda ws: ["train", ws.config(metrics={"enabled": True}), "--resume", "--out",
                                                   _run_with_foreign_best(ws), *_d(ws)],
          r"best_generator.pt: the config differs in .* a best generator of another run"),
+    Case("eval-classes-changed", lambda ws: ["eval", _checkpoint_on_image_folder(ws), *_d(ws)],
+         r"trained on 10 classes .* but the dataset now has 3 classes"),
+    Case("worker-confirm-without-runs", lambda ws: ["worker", _created_study(ws), "--confirm", *_d(ws)],
+         r"study 'tiny' has no confirmation runs yet"),
+    Case("confirm-no-completed-trial", lambda ws: ["confirm", _created_study(ws), *_d(ws)],
+         r"study 'tiny' has no completed trial to confirm yet"),
+    Case("export-trial-study-missing", lambda ws: ["export", _created_study(ws), "--trial", "0",
+                                                   "--out", str(ws.root / "e"), "--storage", _other_study_db(ws)],
+         r"^hpsearch: error: study 'tiny' not found"),
     # ------------------------------------------------------------------ storage URLs: malformed, with passwords
     Case("storage-grpc-unbalanced-bracket", lambda ws: ["status", ws.study(), "--storage", "grpc://[::1"],
          r"storage grpc://\[::1: not a valid URL"),
@@ -473,6 +482,35 @@ CASES: list[Case] = [
     Case("storage-mysql-password-in-argv", lambda ws: ["run", ws.study(), "--storage", "mysql://u:s3cretPW@h/db",
                                                        *_d(ws)], r"database 'mysql' is not supported"),
 ]
+
+
+def _checkpoint_on_image_folder(ws: Workspace) -> str:
+    """The tiny digits checkpoint, its config pointing at an image folder of 3 classes."""
+    root = ws.image_folder(3)
+
+    def edit(payload: dict[str, Any]) -> None:
+        payload["config"]["data"].update({"name": "image_folder", "root": root})
+
+    return ws.spoiled_checkpoint(edit)
+
+
+def _created_study(ws: Workspace) -> str:
+    """A study that exists in its database, with no trial run."""
+    from hpsearch.search import load_study_config, open_study
+
+    path = ws.study()
+    open_study(load_study_config(path), create=True)
+    return path
+
+
+def _other_study_db(ws: Workspace) -> str:
+    """A SQLite database that holds only another study."""
+    from hpsearch.search import load_study_config, open_study
+
+    (ws.root / "o").mkdir()
+    path = write_study(ws.root / "o", name="other")
+    open_study(load_study_config(path), create=True)
+    return f"sqlite:///{ws.root / 'o' / 'study.db'}"
 
 
 def _dup_stop(ws: Workspace) -> str:
@@ -564,6 +602,7 @@ def _run_counting_every_line(argv: list[str], caplog: pytest.LogCaptureFixture,
     """`main(argv)`: its exit code, its stderr, and every other line a real process would print on stderr: log
     records (hpsearch's and Optuna's, at INFO and above, as the CLI configures logging) and Python warnings."""
     caplog.set_level(logging.INFO)
+    caplog.clear()  # what setting up the case's files logged is not the command's
     optuna.logging.enable_propagation()  # Optuna's records reach caplog (its own handler writes to the real stderr)
     try:
         with warnings.catch_warnings(record=True) as caught:

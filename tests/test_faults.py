@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -357,3 +358,103 @@ def test_optuna_logs_hpsearch_errors_of_failed_trials_without_a_traceback(caplog
     hpsearch_record, bug_record = caplog.records[-2:]
     assert hpsearch_record.exc_info is None and "got 9" in hpsearch_record.getMessage()
     assert bug_record.exc_info is not None  # a bug keeps its traceback
+
+
+# ---------------------------------------------------------------------------- a disk that fills up
+
+
+@contextlib.contextmanager
+def _small_disk(path: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of `size` at `path` (root only: skipped where mounting is not allowed)."""
+    path.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (not root?): the full-disk scenario needs one")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.mark.slow
+def test_a_disk_filling_during_a_trial_is_one_line_naming_the_file_and_the_trial_is_handed_back(
+        tmp_path: Path) -> None:
+    """The trials' folders on a 40 KB disk: the first write that does not fit ends the worker with one error line
+    naming the file (no traceback: torch.save used to raise "unexpected pos"), the trial is queued again for
+    another worker, and no temporary file is left on the full disk."""
+    with _small_disk(tmp_path / "full", "40k") as full:
+        study = write_study(tmp_path, enqueue=[], noise_seeds=0, runs_dir=str(full / "trials"),
+                            artifacts=str(full / "artifacts"))
+        raw = yaml.safe_load(study.read_text())
+        raw["base"]["metrics"].update({"classifier_steps": 10, "real_samples": 200})
+        study.write_text(yaml.safe_dump(raw))
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HPSEARCH_DATA": str(tmp_path / "data"), "HPSEARCH_THREADS": "1"}
+        proc = subprocess.run([sys.executable, "-m", "hpsearch", "run", str(study), "--n-trials", "1", "--device",
+                               "cpu"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr, proc.stderr
+        last = proc.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"hpsearch: error: {full}/") and last.endswith(": No space left on device"), last
+        assert not [p for p in full.rglob("*") if p.name.endswith(".tmp")], "a temporary file was left"
+        states = [t.state for t in open_study(load_study_config(study)).get_trials()]
+        assert states == [TrialState.FAIL, TrialState.WAITING], states  # handed back: another worker retries it
+
+
+# ---------------------------------------------------------------------------- Ctrl-C before the CLI is imported
+
+
+def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path: Path) -> None:
+    """Importing the CLI takes seconds (torch); a Ctrl-C then used to print a KeyboardInterrupt traceback."""
+    for delay in (0.3, 0.8, 1.5):
+        proc = subprocess.Popen([sys.executable, "-m", "hpsearch", "describe", "configs/digits.yaml"], cwd=ROOT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        if proc.returncode == 0:  # it finished before the signal came: nothing to see at this delay
+            continue
+        assert proc.returncode == 130 and err.strip() == "hpsearch: interrupted", (delay, proc.returncode, err)
+
+
+# ---------------------------------------------------------------------------- passwords through every command
+
+
+SECRET = "Pw0rdXyz9"
+SECRET_URLS = [f"postgresql+psycopg2://u:{SECRET}@127.0.0.1:1/db", f"mysql://u:{SECRET}@h/db",
+               f"grpc://u:{SECRET}@127.0.0.1:13931", f"postgresql://u:{SECRET}@[::1/db",
+               f"postgresql://u@127.0.0.1:1/db?password={SECRET}"]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_no_command_shows_a_password_in_any_storage_error(url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys: pytest.CaptureFixture[str],
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """Every command that takes a storage, with the URL on the command line, in the environment and in the study
+    file: the password is in no output and no log record (issue 24: storage-proxy printed a grpc one in clear)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HPSEARCH_CONNECT_TIMEOUT", "2")
+    caplog.set_level(logging.DEBUG)
+    study = write_study(tmp_path)
+    (tmp_path / "f").mkdir()
+    in_file = write_study(tmp_path / "f", storage=url)
+    commands = [["run"], ["worker"], ["confirm"], ["status"], ["export", "--out", str(tmp_path / "e")], ["report"],
+                ["dashboard"], ["storage-proxy"]]
+    for command in commands:
+        for how in ("argv", "env", "file"):
+            monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+            argv = [command[0], str(in_file if how == "file" else study), *command[1:]]
+            if how == "argv":
+                argv += ["--storage", url]
+            elif how == "env":
+                monkeypatch.setenv("HPSEARCH_STORAGE", url)
+            try:
+                code = main(argv)
+            except SystemExit as exc:
+                code = int(exc.code or 0)
+            captured = capsys.readouterr()
+            logged = "\n".join(r.getMessage() for r in caplog.records)
+            caplog.clear()
+            assert code == 2, (argv, how, captured.err)
+            for text in (captured.out, captured.err, logged):
+                assert SECRET not in text, (argv, how, text)

@@ -19,7 +19,7 @@ from hpsearch.data.image_folder import fingerprint, list_image_folder, read_imag
 from hpsearch.data.sampler import DeviceBatchSampler
 from hpsearch.errors import DataError
 
-__all__ = ["DATASETS", "DeviceBatchSampler", "ImageDataset", "default_data_dir", "load_dataset"]
+__all__ = ["DATASETS", "DeviceBatchSampler", "ImageDataset", "default_data_dir", "load_dataset", "peek_class_names"]
 
 _logger = logging.getLogger(__name__)
 
@@ -67,6 +67,16 @@ DATASETS: dict[str, Loader] = {
     "cifar10": _cifar10,
     "image_folder": _image_folder,
 }
+
+
+def peek_class_names(cfg: DataConfig) -> list[str] | None:
+    """The class names of a dataset whose classes can change (an image folder: its sub-folders), without
+    reading or caching an image; None for the built-in datasets, whose classes are fixed.
+
+    A command that refuses a dataset whose classes differ from a checkpoint's asks this first, so that
+    it refuses before anything is cached or logged.
+    """
+    return list_image_folder(Path(cfg.root or ""))[0] if cfg.name == "image_folder" else None
 
 
 def _cache_path(cfg: DataConfig, data_dir: Path) -> Path:

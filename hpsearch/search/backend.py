@@ -74,7 +74,7 @@ class Backend:
 
     def claim_lock(self, study: str) -> Lock:
         """A new claim lock for the study (see `hpsearch.search.claim`)."""
-        return claim_lock(self.url, study)
+        return claim_lock(with_driver(self.url), study)
 
 
 def scheme_of(url: str) -> Scheme:
@@ -118,6 +118,7 @@ def open_backend(url: str, heartbeat_s: int | None = None, max_retry: int | None
     scheme = scheme_of(url)
     if scheme == "grpc":
         return Backend(url, scheme, open_proxy_storage(url, heartbeat_s, max_retry), heartbeat_s is not None)
+    url = with_driver(url)
     check_storage_url(url, must_exist)
     if scheme == "sqlite" and not must_exist:  # e.g. runs/<study>/ of the default URL, on a fresh machine
         Path(str(make_url(url).database)).parent.mkdir(parents=True, exist_ok=True)
@@ -165,9 +166,18 @@ def probe_storage(url: str) -> None:
     if scheme == "grpc":
         open_proxy_storage(url, None, None).close()
         return
+    url = with_driver(url)
     check_storage_url(url)
     if scheme == "postgresql":
         _probe(url, engine_kwargs(url))
+
+
+def with_driver(url: str) -> str:
+    """`postgresql://…` with the driver hpsearch installs (psycopg2) named: SQLAlchemy 2.1's default for a bare
+    `postgresql://` is psycopg 3, which is not installed, so the bare form would fail with an import error."""
+    if scheme_of(url) != "postgresql" or make_url(url).drivername != "postgresql":
+        return url
+    return make_url(url).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
 
 
 def check_storage_url(url: str, must_exist: bool = False) -> None:
@@ -190,7 +200,10 @@ def check_storage_url(url: str, must_exist: bool = False) -> None:
 
 def _probe(url: str, options: dict[str, Any]) -> None:
     """Open and close one connection to the server, within the connect timeout (plus a margin)."""
-    engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=options["connect_args"])
+    try:
+        engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=options["connect_args"])
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:  # e.g. the driver is not installed
+        raise _cannot_open(url, exc) from exc
     timeout = connect_timeout_s()
     try:
         call_with_deadline(lambda: engine.connect().close(), timeout + 5, "connecting")

@@ -33,7 +33,7 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.backend import scheme_of
+from hpsearch.search.backend import scheme_of, with_driver
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.config import STUDY_NAME, LoadedStudy
 from hpsearch.search.connection import mask_url
@@ -176,7 +176,7 @@ def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int 
     check_bind("storage proxy", host, port)
     rdb = make_storage(loaded)
     assert isinstance(rdb, optuna.storages.RDBStorage)  # not a grpc:// URL, checked above
-    coordinator = Coordinator(rdb, url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry)
+    coordinator = Coordinator(rdb, with_driver(url), loaded.cfg.heartbeat_s, loaded.cfg.max_retry)
     server = make_server(ProxyBackend(rdb), coordinator, host, port, threads)
     warn_exposure("storage proxy", host, "can read and change every study in the database")
     server.start()

@@ -165,10 +165,11 @@ class AtomicArtifactStore(FileSystemArtifactStore):
 
 
 class _QuietHPSearchErrors(logging.Filter):
-    """Optuna logs a failed trial's traceback; for hpsearch's own errors the one-line reason says it all."""
+    """Optuna logs a failed trial's traceback; for hpsearch's own errors, and for a file-system fault (a full
+    disk) that the command reports in one line naming the file, the one-line reason says it all."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.exc_info and isinstance(record.exc_info[1], HPSearchError):
+        if record.exc_info and isinstance(record.exc_info[1], (HPSearchError, OSError)):
             record.exc_info = None
         return True
 
