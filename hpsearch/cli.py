@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
+import optuna
 import torch
 from optuna.trial import TrialState
 
@@ -28,7 +29,7 @@ from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.redaction import ScrubSecrets, remember_secrets, scrub
 from hpsearch.reports import build_report
-from hpsearch.runner import LATEST_GRID, check_before_data, check_resumable, run_training
+from hpsearch.runner import LATEST_GRID, check_before_data, check_resumable, check_run_folder, run_training
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     LoadedStudy,
@@ -77,9 +78,7 @@ def _run_train(args: argparse.Namespace) -> int:
     device = _device(args.device)
     out = args.out or Path("runs") / args.config.stem
     check_writable(out, "--out", is_dir=True)
-    if (out / CHECKPOINT_NAME).exists() and not args.resume:
-        raise ConfigError(f"--out {out}: already holds a checkpoint; pass --resume to continue it "
-                          "or choose another --out")
+    check_run_folder(out, args.resume)
     check_before_data(cfg, device)
     data_dir = _data_dir(args)
     dataset = load_dataset(cfg.data, data_dir)
@@ -298,7 +297,8 @@ def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--trial", default="best", help="trial number or 'best' (default best)")
     p.add_argument("--out", type=_path, required=True, help="folder for config.yaml and checkpoint.pt")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace a config.yaml and checkpoint.pt already in --out (refused without it)")
+                   help="replace a config.yaml, checkpoint.pt and best_generator.pt already in --out "
+                        "(refused without it)")
     p.add_argument("--last", action="store_true",
                    help="export the last training checkpoint (to resume or fine-tune) instead of the generator of "
                         "the trial's best evaluation, the one its value describes")
@@ -323,9 +323,9 @@ def _add_describe(p: argparse.ArgumentParser) -> None:
 def _run_describe(args: argparse.Namespace) -> int:
     if not 1 <= args.classes <= 100_000:
         raise ConfigError(f"--classes: must be in 1..100000; got {args.classes}")
+    configs = [(path, load_config(path, args.overrides, label="--set")) for path in args.configs]  # all checked first
     print(f"{'config':<40} {'generator':<10} {'image':>7} {'G params':>12} {'D params':>12}")
-    for path in args.configs:
-        cfg = load_config(path, args.overrides, label="--set")
+    for path, cfg in configs:
         size, channels = cfg.data.image_size, cfg.data.channels
         counts = [trainable_parameters(build(cfg.model, size, channels, args.classes))
                   for build in (build_generator, build_discriminator)]
@@ -561,6 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # "[I …] Using an existing study" would precede an error
     for handler in [*logging.getLogger().handlers, *logging.getLogger("optuna").handlers]:
         if not any(isinstance(f, ScrubSecrets) for f in handler.filters):
             handler.addFilter(ScrubSecrets())  # no log line carries a password, whoever wrote it

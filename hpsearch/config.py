@@ -364,6 +364,8 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
     except RecursionError as exc:
         raise ConfigError(f"{source}: not valid YAML: nested too deeply") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits (Python's limit on converting them)
+        raise ConfigError(f"{source}: not valid YAML: a number too long to read ({exc})") from exc
 
 
 def read_yaml(path: Path, kind: str = "config") -> Any:
@@ -403,7 +405,8 @@ def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
     try:
         value = parse_yaml(text, "")
     except ConfigError as exc:
-        raise ConfigError(f"{label} {key}: value {text!r} is not valid YAML") from exc
+        raise ConfigError(f"{label} {key}: value {text[:100]!r} is not valid YAML") from exc
+    _check_tree(value, Path(f"{label} {key}"))  # the same alias-bomb and size limits as a file
     body = raw
     for depth, part in enumerate(parts[:-1]):
         child = body.setdefault(part, {})

@@ -62,7 +62,7 @@ def data_dir() -> Path:
     text = _raw("HPSEARCH_DATA")
     if text is None:
         return Path.home() / ".cache" / "hpsearch" / "data"
-    return Path(check_text(text, "$HPSEARCH_DATA", "a folder"))
+    return Path(check_text(text, "$HPSEARCH_DATA", "a folder")).expanduser()  # a quoted "~/x" means home
 
 
 def threads() -> int | None:

@@ -168,6 +168,14 @@ def check_writable(path: Path, what: str, *, is_dir: bool) -> None:
     Raises:
         ConfigError: naming `what` and the path.
     """
+    long = next((part for part in path.parts if len(os.fsencode(part)) > 255), None)
+    if long is not None:
+        raise ConfigError(f"{what} {path}: the name {long[:40]!r}… is longer than 255 bytes, the most a file "
+                          "system allows; choose a shorter name")
+    broken = next((p for p in (path, *path.parents) if p.is_symlink() and not p.exists()), None)
+    if broken is not None:
+        raise ConfigError(f"{what} {path}: {broken} is a symbolic link to nothing (dangling, or a loop); "
+                          "name a real folder or file")
     if path.exists():
         if is_dir and not path.is_dir():
             raise ConfigError(f"{what} {path}: exists and is not a folder; name a folder (new or existing)")
@@ -208,14 +216,15 @@ def owned_by(folder: Path) -> tuple[str, str] | None:
     return raw["kind"], raw["owner"]
 
 
-def check_replaceable(path: Path, what: str, kind: str, owner: str,
+def check_replaceable(path: Path, what: str, kind: str, owner: str, names: frozenset[str],
                       legacy: Callable[[Path], bool] = lambda _: False) -> None:
     """Fail unless `path` may be replaced as a whole by a new `kind` of `owner`.
 
     A command may replace only what it made itself: a folder that does not exist yet, an empty
     one, or one marked (`mark_owned`) as the same kind of the same owner (or that `legacy`
-    recognises as such, for folders written before the mark existed). Never the working folder
-    or a folder that contains it, never a symbolic link, never a folder of the user's files.
+    recognises as such, for folders written before the mark existed) that holds nothing but
+    `names` (what such a folder holds: a file the user added to it is theirs). Never the working
+    folder or a folder that contains it, never a symbolic link, never a folder of the user's files.
 
     Raises:
         ConfigError: naming `what`, the path and what is allowed.
@@ -231,13 +240,15 @@ def check_replaceable(path: Path, what: str, kind: str, owner: str,
     if not path.is_dir():
         return  # check_writable names it
     try:
-        empty = next(path.iterdir(), None) is None
+        held = {p.name for p in path.iterdir()}
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot be listed ({exc.strerror or type(exc).__name__})") from exc
-    if empty or owned_by(path) == (kind, owner) or legacy(path):
+    added = sorted(held - names - {OWNER_FILE})
+    if not held or (not added and (owned_by(path) == (kind, owner) or legacy(path))):
         return
     mark = owned_by(path)
-    found = f"an hpsearch {mark[0]} of {mark[1]!r}" if mark else "files hpsearch did not write"
+    found = (f"an hpsearch {mark[0]} of {mark[1]!r}" if mark and mark != (kind, owner) else
+             f"files hpsearch did not write ({', '.join(added[:5])})" if added else "files hpsearch did not write")
     raise ConfigError(f"{what} {path}: holds {found}, which a new {kind} of {owner!r} would replace; name a new or "
                       f"empty folder, or an earlier {kind} of {owner!r}")
 

@@ -26,6 +26,10 @@ def remember_secrets(url: str) -> None:
         userinfo = rest.rsplit("@", 1)[0]
         if ":" in userinfo:
             secrets.append(userinfo.split(":", 1)[1])
+    elif "@" in url:  # not a URL (`postgresql//u:pw@h`): what follows the last ":" before the @ may be a password
+        userinfo = url.rsplit("@", 1)[0]
+        if ":" in userinfo:
+            secrets.append(userinfo.rsplit(":", 1)[1])
     secrets += re.findall(r"[?&][^=&#]*password[^=&#]*=([^&#]*)", url, flags=re.IGNORECASE)
     for secret in secrets:
         if len(secret) >= 3:

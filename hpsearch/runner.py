@@ -32,14 +32,17 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import MAX_SEED, RunConfig, replace_sections
 from hpsearch.data import ImageDataset
-from hpsearch.errors import CheckpointError
+from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.io import atomic_write
 from hpsearch.metrics import Evaluator, check_features
 from hpsearch.sampling import load_generator, save_class_grid
-from hpsearch.training import EvalCallback, check_compile, check_same_run, train
+from hpsearch.training import CONFIG_NAME, METRICS_LOG, EvalCallback, check_compile, check_same_run, train
 
 _logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
+# Everything a run writes into its folder (`hpsearch.training` adds the log and the config): a command
+# that would write a run into a folder holding any of these refuses, rather than replace them.
+RUN_FILES = (CHECKPOINT_NAME, BEST_GENERATOR, METRICS_LOG, CONFIG_NAME, LATEST_GRID, "samples")
 NOISE_STRIDE = 7919  # evaluation seed i of a re-measurement: the run's seed + (i + 1) * this (mod MAX_SEED)
 
 
@@ -104,6 +107,23 @@ def _stored_best(path: Path, objective: str, cfg: RunConfig, dataset: ImageDatas
         raise CheckpointError(f"{str(exc).replace('cannot resume: ', '')} — a best generator of another run; "
                               "delete it to choose the best again from this run") from exc
     return Best(objective, value, step) if payload.get("objective") == objective else Best(objective)
+
+
+def check_run_folder(out: Path, resume: bool, flag: str = "--out") -> None:
+    """A folder a new run may write into, or a run to resume: never a folder whose files the run would replace.
+
+    Raises:
+        ConfigError: naming the folder and what it holds.
+    """
+    present = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if resume and not (out / CHECKPOINT_NAME).is_file():
+        raise ConfigError(f"{flag} {out}: holds no {CHECKPOINT_NAME} to resume; drop --resume to start a run there "
+                          "(in a new or empty folder)")
+    if present and not resume:
+        what = "already holds a checkpoint" if CHECKPOINT_NAME in present else \
+            f"already holds {', '.join(present)}, which a run would replace"
+        raise ConfigError(f"{flag} {out}: {what}; pass --resume to continue the run there, or choose another "
+                          f"{flag}")
 
 
 def check_resumable(cfg: RunConfig, dataset: ImageDataset, out: Path) -> None:

@@ -472,6 +472,49 @@ CASES: list[Case] = [
     Case("export-trial-study-missing", lambda ws: ["export", _created_study(ws), "--trial", "0",
                                                    "--out", str(ws.root / "e"), "--storage", _other_study_db(ws)],
          r"^hpsearch: error: study 'tiny' not found"),
+    # ------------------------------------------------------------------ a second round of unnamed classes
+    Case("train-out-holds-a-users-config", lambda ws: ["train", ws.config(), "--out", _folder_with(ws, "config.yaml"),
+                                                       *_d(ws)],
+         r"--out .*/theirs: already holds config.yaml, which a run would replace; pass --resume"),
+    Case("train-out-holds-run-files", lambda ws: ["train", ws.config(), "--out", _folder_with(ws, "metrics.jsonl",
+                                                                                              "samples.png"), *_d(ws)],
+         r"already holds metrics.jsonl, samples.png, which a run would replace"),
+    Case("train-resume-nothing-to-resume", lambda ws: ["train", ws.config(), "--out", _folder_with(ws, "a.txt"),
+                                                       "--resume", *_d(ws)], r"holds no checkpoint.pt to resume"),
+    Case("train-out-dangling-symlink", lambda ws: ["train", ws.config(), "--out", _symlink(ws, "/no/such/x"), *_d(ws)],
+         r"--out .*/link: .*/link is a symbolic link to nothing"),
+    Case("train-out-symlink-loop", lambda ws: ["train", ws.config(), "--out", f"{_symlink(ws, 'link')}/run", *_d(ws)],
+         r"is a symbolic link to nothing \(dangling, or a loop\)"),
+    Case("train-out-name-too-long", lambda ws: ["train", ws.config(), "--out", str(ws.root / "new" / ("a" * 300)),
+                                                *_d(ws)], r"is longer than 255 bytes"),
+    Case("sample-out-name-too-long", lambda ws: ["sample", str(ws.checkpoint), "--out", "a" * 300 + ".png"],
+         r"--out a+\.png: the name .* is longer than 255 bytes"),
+    Case("run-runs-dir-of-another-study", lambda ws: ["run", ws.study(runs_dir=_owned(ws, "trials", "study 'x' in y")),
+                                                      *_d(ws)], r"runs_dir .*: holds the trial folders of study 'x'"),
+    Case("report-out-earlier-report-with-users-file",
+         lambda ws: ["report", ws.study(), "--out", _owned(ws, "report", "tiny", "index.html", "notes.txt")],
+         r"holds files hpsearch did not write \(notes.txt\)"),
+    Case("report-out-users-file-in-grids",
+         lambda ws: ["report", ws.study(), "--out", _owned(ws, "report", "tiny", "index.html", "grids/mine.txt")],
+         r"grids/ holds files a report did not write \(mine.txt\)"),
+    Case("export-out-holds-best-generator", lambda ws: ["export", ws.study(), "--out",
+                                                        _folder_with(ws, "best_generator.pt")],
+         r"already holds best_generator.pt; pass --overwrite"),
+    Case("storage-no-scheme-separator", lambda ws: ["status", ws.study()], r"storage \*\*\*@127.0.0.1:1/db: not a",
+         env={"HPSEARCH_STORAGE": "postgresql//postgres:s3cretPW@127.0.0.1:1/db"}),
+    Case("image-folder-fifo", lambda ws: ["train", ws.config(data={"name": "image_folder", "root": _fifo_image(ws)}),
+                                          *_d(ws)], r"class0/x.png is not a regular file"),
+    Case("yaml-int-too-long", lambda ws: ["describe", ws.file("big.yaml", f"train: {{steps: {'9' * 5000}}}\n")],
+         r"big.yaml: not valid YAML: a number too long to read"),
+    Case("set-int-too-long", lambda ws: ["describe", ws.config(), "--set", f"train.steps={'9' * 5000}"],
+         r"--set train.steps: value '9+' is not valid YAML"),
+    Case("set-alias-bomb", lambda ws: ["describe", ws.config(), "--set", "model.z_dim=" + BOMB_FLOW],
+         r"--set model.z_dim: YAML too large"),
+    Case("enqueue-int-beyond-float", lambda ws: ["run", ws.study(enqueue=[{**GOOD, "z_dim": 10**400}]), *_d(ws)],
+         r"enqueue\[0\]: z_dim: must be an integer in 8..16"),
+    Case("study-base-section-empty", lambda ws: ["status", _empty_model_section(ws)], r"no such SQLite file"),
+    Case("space-searches-the-dataset", lambda ws: ["run", ws.space_param("data.root", {"choice": ["/a", "/b"]}),
+                                                   *_d(ws)], r"'data.root' cannot be searched"),
     # ------------------------------------------------------------------ storage URLs: malformed, with passwords
     Case("storage-grpc-unbalanced-bracket", lambda ws: ["status", ws.study(), "--storage", "grpc://[::1"],
          r"storage grpc://\[::1: not a valid URL"),
@@ -482,6 +525,46 @@ CASES: list[Case] = [
     Case("storage-mysql-password-in-argv", lambda ws: ["run", ws.study(), "--storage", "mysql://u:s3cretPW@h/db",
                                                        *_d(ws)], r"database 'mysql' is not supported"),
 ]
+
+
+BOMB_FLOW = ("[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
+             "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]]")
+
+
+def _empty_model_section(ws: Workspace) -> str:
+    """A study whose base has `model:` with nothing under it (valid: the defaults), and a space with model nodes."""
+    path = Path(ws.study())
+    study = yaml.safe_load(path.read_text())
+    study["base"]["model"] = None
+    path.write_text(yaml.safe_dump(study))
+    return str(path)
+
+
+def _folder_with(ws: Workspace, *names: str) -> str:
+    for name in names:
+        ws.file(f"theirs/{name}", "the user's")
+    return str(ws.root / "theirs")
+
+
+def _symlink(ws: Workspace, target: str) -> str:
+    (ws.root / "link").symlink_to(target)
+    return str(ws.root / "link")
+
+
+def _owned(ws: Workspace, kind: str, owner: str, *names: str) -> str:
+    """A folder marked as hpsearch's `kind` of `owner`, holding `names`."""
+    folder = ws.root / "owned"
+    folder.mkdir()
+    (folder / ".hpsearch-owner.json").write_text(f'{{"kind": "{kind}", "owner": "{owner}"}}\n')
+    for name in names:
+        ws.file(f"owned/{name}", "x")
+    return str(folder)
+
+
+def _fifo_image(ws: Workspace) -> str:
+    root = ws.image_folder(2)
+    os.mkfifo(Path(root) / "class0" / "x.png")
+    return root
 
 
 def _checkpoint_on_image_folder(ws: Workspace) -> str:
@@ -567,7 +650,7 @@ def shared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def _snapshot(*folders: Path) -> dict[str, tuple[int, int] | None]:
     """Every path with its size and mtime (folders: present; a write probe changes their mtime, not their content)."""
-    return {str(p): None if p.is_dir() else (p.stat().st_size, p.stat().st_mtime_ns)
+    return {str(p): None if p.is_dir() and not p.is_symlink() else (p.lstat().st_size, p.lstat().st_mtime_ns)
             for folder in folders for p in sorted(folder.rglob("*"))}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +34,10 @@ def list_image_folder(root: Path) -> tuple[list[str], list[tuple[Path, int]]]:
     items: list[tuple[Path, int]] = []
     for index, name in enumerate(classes):
         files = listing[name]
+        odd = next((f for f in files if not f.is_file()), None)  # a FIFO would block the reader forever
+        if odd is not None:
+            raise DataError(f"image_folder: {_shown(odd)} is not a regular file (a folder, pipe or device named like "
+                            "an image); only PNG/JPEG files belong in a class folder")
         if not files:
             raise DataError(f"image_folder: class folder {root / name} has no {'/'.join(IMAGE_SUFFIXES)} files")
         items.extend((f, index) for f in files)
@@ -43,7 +49,7 @@ def fingerprint(items: list[tuple[Path, int]]) -> str:
     digest = hashlib.sha256()
     for path, label in items:
         stat = path.stat()
-        digest.update(f"{path}|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+        digest.update(os.fsencode(path) + f"|{label}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
 
 
@@ -56,12 +62,20 @@ def read_image_folder(items: list[tuple[Path, int]], size: int, channels: int) -
     images = []
     for path, _ in items:
         try:
-            with Image.open(path) as raw:
-                img = _to_8bit(raw, channels).resize((size, size), Image.Resampling.BILINEAR)
-                images.append(np.asarray(img, dtype=np.uint8))
-        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
-            raise DataError(f"image_folder: {path} is not a readable PNG/JPEG image ({reason(exc)})") from exc
+            with warnings.catch_warnings():  # Pillow warns (two lines on stderr) before it refuses: refuse at once
+                warnings.simplefilter("error", Image.DecompressionBombWarning)
+                with Image.open(path) as raw:
+                    img = _to_8bit(raw, channels).resize((size, size), Image.Resampling.BILINEAR)
+                    images.append(np.asarray(img, dtype=np.uint8))
+        except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning) as exc:
+            raise DataError(f"image_folder: {_shown(path)} is not a readable PNG/JPEG image ({reason(exc)})") from exc
     return np.stack(images), np.array([label for _, label in items], dtype=np.int64)
+
+
+def _shown(path: Path) -> str:
+    """The path for a message, printable whatever bytes its name holds."""
+    return os.fsdecode(os.fsencode(path)).encode("utf-8", "backslashreplace").decode()
 
 
 def _to_8bit(img: Image.Image, channels: int) -> Image.Image:

@@ -120,17 +120,24 @@ def check_report_out(out: Path, study: str) -> None:
     Raises:
         ConfigError: naming --out, the folder and what it holds.
     """
-    check_replaceable(out, "--out", "report", study, legacy=lambda p: _legacy_report(p, study))
+    check_replaceable(out, "--out", "report", study, REPORT_FILES, legacy=lambda p: _legacy_report(p, study))
+    for sub in ("grids", "internals"):  # a report writes only its PNGs there; anything else is the user's
+        folder = out / sub
+        added = sorted(p.name for p in folder.iterdir() if p.suffix != ".png" or not p.is_file()) \
+            if folder.is_dir() and not folder.is_symlink() else []
+        if added or folder.is_symlink():
+            raise ConfigError(f"--out {out}: {sub}/ holds files a report did not write ({', '.join(added[:5])}), "
+                              "which a new report would replace; move them out or name another folder")
     check_writable(out, "--out", is_dir=True)
 
 
+REPORT_FILES = frozenset({"index.html", PLOTLY_JS, "trials.csv", "top_trials.csv", "parallel_coordinates.png",
+                          "grids", "internals"})
+
+
 def _legacy_report(folder: Path, study: str) -> bool:
-    """A report of `study` written before reports were marked: only the names a report writes, and its title."""
-    names = {"index.html", PLOTLY_JS, "trials.csv", "top_trials.csv", "parallel_coordinates.png", "grids",
-             "internals"}
+    """A report of `study` written before reports were marked: its title (its files are checked by the caller)."""
     try:
-        if not {p.name for p in folder.iterdir()} <= names:
-            return False
         head = (folder / "index.html").read_text(encoding="utf-8", errors="replace")[:4096]
     except OSError:
         return False

@@ -124,7 +124,7 @@ def open_backend(url: str, heartbeat_s: int | None = None, max_retry: int | None
         Path(str(make_url(url).database)).parent.mkdir(parents=True, exist_ok=True)
     options = engine_kwargs(url)
     if scheme == "postgresql":
-        _probe(url, options)
+        _probe(url, options, must_exist)
     try:
         with ClaimLock.for_schema(url):  # one process at a time creates (or checks) Optuna's tables
             storage = _open_rdb(url, options, heartbeat_s, max_retry)
@@ -198,15 +198,24 @@ def check_storage_url(url: str, must_exist: bool = False) -> None:
     check_writable(path, "storage", is_dir=False)  # SQLite writes a journal beside the file, even to read
 
 
-def _probe(url: str, options: dict[str, Any]) -> None:
-    """Open and close one connection to the server, within the connect timeout (plus a margin)."""
+def _probe(url: str, options: dict[str, Any], must_exist: bool = False) -> None:
+    """Open and close one connection to the server, within the connect timeout (plus a margin).
+
+    With `must_exist` (a reader: status, report, export, dashboard) the database must hold Optuna's
+    tables: opening the storage would otherwise create them in a database that has no study.
+    """
+
+    def connect() -> bool:
+        with engine.connect() as conn:
+            return bool(sqlalchemy.inspect(conn).has_table("studies"))
+
     try:
         engine = sqlalchemy.create_engine(url, poolclass=NullPool, connect_args=options["connect_args"])
     except (sqlalchemy.exc.SQLAlchemyError, ImportError, ValueError) as exc:  # e.g. the driver is not installed
         raise _cannot_open(url, exc) from exc
     timeout = connect_timeout_s()
     try:
-        call_with_deadline(lambda: engine.connect().close(), timeout + 5, "connecting")
+        has_tables = call_with_deadline(connect, timeout + 5, "connecting")
     except TimeoutError as exc:
         raise ConfigError(f"storage {mask_url(url)}: the server did not answer within {timeout} s (a firewall, "
                           "or not a PostgreSQL server?); set $HPSEARCH_CONNECT_TIMEOUT to wait longer") from exc
@@ -214,6 +223,9 @@ def _probe(url: str, options: dict[str, Any]) -> None:
         raise _cannot_open(url, exc) from exc
     finally:
         engine.dispose()
+    if must_exist and not has_tables:
+        raise ConfigError(f"storage {mask_url(url)}: holds no hpsearch study (the database has no Optuna tables); "
+                          "check the URL, or create the study with `hpsearch run`")
 
 
 def _cannot_open(url: str, exc: BaseException) -> ConfigError:

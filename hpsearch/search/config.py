@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -214,14 +213,14 @@ def _misfit(value: Any, distribution: optuna.distributions.BaseDistribution) -> 
             return f"must be one of {list(dist.choices)}"
         return None
     if isinstance(dist, optuna.distributions.IntDistribution):
-        if type(value) is not int:
+        if type(value) is not int or not dist.low <= value <= dist.high:  # compared as ints: 10**400 is no float
             return f"must be an integer in {dist.low}..{dist.high}"
         if not dist._contains(float(value)):
             step = f" in steps of {dist.step}" if dist.step != 1 else ""
             return f"must be an integer in {dist.low}..{dist.high}{step}"
         return None
     if isinstance(dist, optuna.distributions.FloatDistribution):
-        if type(value) not in (int, float) or not math.isfinite(value) or not dist._contains(float(value)):
+        if type(value) not in (int, float) or not dist.low <= value <= dist.high or not dist._contains(float(value)):
             return f"must be a number in [{dist.low:g}, {dist.high:g}]" + (f" in steps of {dist.step:g}"
                                                                             if dist.step else "")
     return None

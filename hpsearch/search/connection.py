@@ -54,6 +54,8 @@ def mask_url(url: str) -> str:
         userinfo, host = rest.rsplit("@", 1)
         if ":" in userinfo:
             rest = f"{userinfo.split(':', 1)[0]}:***@{host}"
+    elif "@" in url:  # not a URL (`postgresql//u:pw@h`, a missing colon): whatever stands before the @ may be secret
+        scheme, sep, rest = "", "", f"***@{url.rsplit('@', 1)[1]}"
     return re.sub(r"([?&][^=&#]*password[^=&#]*=)[^&#]*", r"\1***", f"{scheme}{sep}{rest}", flags=re.IGNORECASE)
 
 

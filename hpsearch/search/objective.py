@@ -19,11 +19,11 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.runner import LATEST_GRID, Best, noise_seeds, remeasure, run_training
+from hpsearch.runner import RUN_FILES, Best, noise_seeds, remeasure, run_training
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
-from hpsearch.training import CONFIG_NAME, METRICS_LOG, describe_device
+from hpsearch.training import describe_device
 
 _logger = logging.getLogger(__name__)
 
@@ -106,9 +106,6 @@ class Objective:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
         upload_run(self.store, trial, record, run_dir, best)
         return best.value  # the value of the generator the trial keeps
-
-
-RUN_FILES = {CHECKPOINT_NAME, BEST_GENERATOR, METRICS_LOG, CONFIG_NAME, LATEST_GRID, "samples"}
 
 
 def _remove_old_run(run_dir: Path, record: TrialWriter) -> None:

@@ -85,9 +85,9 @@ def parse_grpc_url(url: str) -> tuple[str, int]:
     return host, port
 
 
-def _stub(channel: Any, method: str) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _stub(channel: Any, method: str, timeout_s: float | None = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     call = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=encode, response_deserializer=decode)
-    return lambda request: dict(call(request))
+    return lambda request: dict(call(request, timeout=timeout_s))
 
 
 class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
@@ -110,13 +110,18 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
             super().__init__(host=host, port=port)
         try:
             self.wait_server_ready(timeout=READY_TIMEOUT_S)
-            settings = self._extra["Settings"]({})
+            # The first call has a deadline: a peer that accepts the connection and never answers would hang here.
+            settings = _stub(self._channel, "Settings", READY_TIMEOUT_S)({})
         except ConnectionError as exc:
-            raise ConfigError(f"storage {url}: no storage proxy answers within {READY_TIMEOUT_S:g} s; start one "
-                              "with `hpsearch storage-proxy STUDY.yaml`") from exc
+            raise ConfigError(f"storage {mask_url(url)}: no storage proxy answers within {READY_TIMEOUT_S:g} s; "
+                              "start one with `hpsearch storage-proxy STUDY.yaml`") from exc
         except grpc.RpcError as exc:
-            raise ConfigError(f"storage {url}: answers, but not as an hpsearch storage proxy ({exc.code().name}); "
-                              "start it with `hpsearch storage-proxy` (heartbeats, claim lock)") from exc
+            if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise ConfigError(f"storage {mask_url(url)}: accepts connections but does not answer within "
+                                  f"{READY_TIMEOUT_S:g} s; is it an hpsearch storage proxy?") from exc
+            raise ConfigError(f"storage {mask_url(url)}: answers, but not as an hpsearch storage proxy "
+                              f"({exc.code().name}); start it with `hpsearch storage-proxy` (heartbeats, claim "
+                              "lock)") from exc
         self.heartbeat_s: int | None = settings["heartbeat_s"] if heartbeat else None
         self.max_retry: int | None = settings["max_retry"] if retry else None
 

@@ -230,6 +230,10 @@ def _parse_params(body: Any, path: Path, where: str) -> list[Node]:
     return [_parse_node(str(k), v, path, f"{where}.{k}") for k, v in body.items()]
 
 
+# Fields a worker reads once, from the base config, for all its trials (the dataset it loads).
+PER_WORKER_FIELDS = ("data.name", "data.root", "data.image_size", "data.channels", "data.download")
+
+
 def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
     section, _, key = target.rpartition(".")
     cls = section_class(section) if section else None
@@ -238,6 +242,10 @@ def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
         raise ConfigError(f"{path}: {where}: {target!r} is not a config key (section.field with a section in "
                           f"{sorted(SECTIONS)} and one of its fields, or section.group.field such as "
                           "data.augment.rotate)")
+    if target in PER_WORKER_FIELDS:
+        raise ConfigError(f"{path}: {where}: {target!r} cannot be searched: each worker loads the dataset of the "
+                          "base config once, so every trial would train on it whatever the space drew; search "
+                          "datasets with one study each")
     per_layer = isinstance(spec, dict) and "per_layer" in spec
     if per_layer:
         if key not in PER_LAYER_FIELDS or set(spec) != {"per_layer"}:
@@ -334,7 +342,9 @@ def _cls(section: str) -> type:
 def _apply(node: Node, trial: optuna.Trial, raw: dict[str, Any], n_blocks: int) -> None:
     section = raw
     for part in node.section.split("."):  # e.g. data, then augment
-        section = section.setdefault(part, {})
+        if section.get(part) is None:  # absent, or `model:` left empty in the study's base
+            section[part] = {}
+        section = section[part]
     if node.kind == "fixed":
         section[node.key] = copy.deepcopy(node.value)
         return

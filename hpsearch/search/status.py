@@ -81,14 +81,14 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False,
 
     Args:
         which: a trial number, or "best".
-        overwrite: replace a config.yaml or checkpoint.pt already in `out` (refused otherwise:
-            they may be another run's, which nothing a user made is without saying so).
+        overwrite: replace a config.yaml, checkpoint.pt or best_generator.pt already in `out`
+            (refused otherwise: they may be another run's).
 
     Raises:
         ConfigError: `out` holds an export already (without `overwrite`), no such trial, not finished,
             or no readable checkpoint anywhere.
     """
-    taken = [name for name in (CONFIG_NAME, CHECKPOINT_NAME) if (out / name).exists()]
+    taken = [name for name in (CONFIG_NAME, CHECKPOINT_NAME, BEST_GENERATOR) if (out / name).exists()]
     if taken and not overwrite:
         raise ConfigError(f"--out {out}: already holds {' and '.join(taken)}; pass --overwrite to replace them or "
                           "choose another folder")
@@ -116,6 +116,8 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False,
         out.mkdir(parents=True, exist_ok=True)
         dump_config(config, out / CONFIG_NAME)
         os.replace(staged, out / CHECKPOINT_NAME)
+        # With --overwrite: a best generator left there would be read before the checkpoint (`sample DIR`).
+        (out / BEST_GENERATOR).unlink(missing_ok=True)
     return out / CHECKPOINT_NAME
 
 

@@ -12,7 +12,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import optuna
 import torch
@@ -22,10 +22,10 @@ from optuna.trial import TrialState
 from hpsearch import environment
 from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
-from hpsearch.io import atomic_write, check_writable
+from hpsearch.io import atomic_write, check_writable, mark_owned, owned_by
 from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
-from hpsearch.search.backend import probe_storage
+from hpsearch.search.backend import Backend, probe_storage
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import ConfirmObjective, open_companion, planned_runs, source_records
 from hpsearch.search.connection import mask_url
@@ -36,6 +36,7 @@ from hpsearch.training import resolve_device, visible_gpus
 
 _logger = logging.getLogger(__name__)
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+MAX_FAILED_IN_A_ROW = 5  # a worker whose trials all fail (a space value this machine cannot run) stops
 
 
 def _done(study: optuna.Study, n_trials: int | None) -> bool:
@@ -85,8 +86,31 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
     objective.stop = stop
     timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
+    return work_loop(study, backend, objective, target, timeout, stop)
+
+
+class TrialObjective(Protocol):
+    """What the worker loop needs of an objective: it is called with each trial, calls `on_start` once the
+    trial exists (the loop releases its claim lock there) and says which trial it runs."""
+
+    on_start: Callable[[], None]
+    current: int | None
+
+    def __call__(self, trial: optuna.Trial) -> float: ...
+
+
+def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, target: int | None,
+              timeout: float | None = None, stop: Callable[[], bool] | None = None) -> int:
+    """The worker's loop: claim, check the target, run one trial, until the target, the time or `stop()`.
+
+    Separate from `run_worker` so that a benchmark can drive the real loop and storage path with an
+    objective that does no training (`benchmarks/storage_scale.py`).
+
+    Returns:
+        the number of trials this worker ran.
+    """
     quiet_optuna()
-    ran, start = 0, time.monotonic()
+    ran, failed_in_a_row, start = 0, 0, time.monotonic()
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
         # check the target, and create the next trial; the lock is released once the trial exists.
@@ -109,7 +133,20 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
             lock.release()
         ran += 1
         _log_trial(study, ran)
+        failure = _failure(study, objective.current)
+        failed_in_a_row = failed_in_a_row + 1 if failure is not None else 0
+        if failed_in_a_row >= MAX_FAILED_IN_A_ROW:  # a fault no trial can avoid: stop instead of failing them all
+            raise ConfigError(f"{failed_in_a_row} trials in a row failed in this worker, the last one with: "
+                              f"{failure}; fix that and run again (the failed trials stay in the study)")
     return ran
+
+
+def _failure(study: optuna.Study, number: int | None) -> str | None:
+    """Why trial `number` failed (its recorded reason), or None when it did not fail."""
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None or trial.state != TrialState.FAIL:
+        return None
+    return str(trial.user_attrs.get("failure") or trial.system_attrs.get("fail_reason") or "no reason recorded")
 
 
 def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str) -> tuple[torch.device, ImageDataset]:
@@ -144,12 +181,24 @@ def check_outputs(loaded: LoadedStudy) -> None:
     """
     check_writable(loaded.artifacts_dir, "artifacts", is_dir=True)
     check_writable(loaded.runs_dir, "runs_dir", is_dir=True)
+    mark = owned_by(loaded.runs_dir) if loaded.runs_dir.is_dir() else None
+    if mark is not None and mark != ("trials", _owner(loaded)):
+        raise ConfigError(f"{loaded.path}: runs_dir {loaded.runs_dir}: holds the trial folders of {mark[1]}, "
+                          "whose trial_NNNNN folders this study's would replace; give this study a runs_dir "
+                          "of its own")
 
 
 def make_outputs(loaded: LoadedStudy) -> None:
-    """Create the folders trials write to (checked by `check_outputs`)."""
+    """Create the folders trials write to (checked by `check_outputs`), and mark the trial folders' parent as
+    this study's, so that another study (or this one on another storage) never writes its trials there."""
     for folder in (loaded.artifacts_dir, loaded.runs_dir):
         folder.mkdir(parents=True, exist_ok=True)
+    if owned_by(loaded.runs_dir) is None:
+        mark_owned(loaded.runs_dir, "trials", _owner(loaded))
+
+
+def _owner(loaded: LoadedStudy) -> str:
+    return f"study {loaded.cfg.study!r} in {mask_url(loaded.storage_url)}"
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):

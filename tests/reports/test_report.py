@@ -146,10 +146,16 @@ def test_report_replaces_only_an_earlier_report_of_the_same_study(tiny_study: Pa
                                                                     capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "r"
     assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 0
-    (out / "stale.txt").write_text("left in an earlier report")
+    (out / "index.html").write_text("an older page")
     assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 0
-    assert not (out / "stale.txt").exists() and (out / "index.html").is_file()
+    assert (out / "index.html").read_text() != "an older page"  # the earlier report, replaced whole
     assert [p.name for p in tmp_path.iterdir()] == ["r"]  # no temporary or set-aside folder left
+    for added in (out / "notes.txt", out / "grids" / "mine.txt"):  # what the user put into a report is theirs
+        added.write_text("mine")
+        capsys.readouterr()
+        assert main(["report", str(tiny_study), "--out", str(out), "--no-png", "--top", "1"]) == 2
+        assert "did not write" in capsys.readouterr().err and added.read_text() == "mine"
+        added.unlink()
     # A folder of the user's files, the working folder, and an empty path are never replaced.
     mine, work = tmp_path / "mine", tmp_path / "work"
     for folder in (mine, work):

@@ -101,13 +101,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_proxy(study_path: Path, port: int, log: Path) -> subprocess.Popen[str]:
+def start_proxy(study_path: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[str]:
     """`hpsearch storage-proxy` on 127.0.0.1:`port`, returned once it listens (its output appended to `log`)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     before = log.read_text().count("listening on") if log.exists() else 0
     with log.open("a") as out:
         proc = subprocess.Popen([sys.executable, "-m", "hpsearch.cli", "storage-proxy", str(study_path),
-                                 "--port", str(port)], env=env, cwd=ROOT, text=True, stdout=out,
+                                 "--port", str(port), *extra], env=env, cwd=ROOT, text=True, stdout=out,
                                 stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while log.read_text().count("listening on") == before:
