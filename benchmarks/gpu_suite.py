@@ -235,7 +235,7 @@ def summary(info: dict[str, Any], outcomes: list[Outcome]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="folder for results.json, results.md and the step logs")
+    parser.add_argument("out", help="folder for results.json, results.md and the step logs")
     parser.add_argument("--budget-s", type=float, default=1200, help="the whole suite's time limit (default 20 min)")
     parser.add_argument("--only", help="comma-separated step names (default: all)")
     mode = parser.add_mutually_exclusive_group()
@@ -252,8 +252,9 @@ def _error(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # Every check first: a refused run creates no folder and no file.
-    if not str(args.out).strip():
+    if not args.out.strip():  # Path("") would be the working folder
         return _error("OUT: empty (an unset shell variable?); name the output folder")
+    args.out = Path(args.out)
     if args.out.exists() and not args.out.is_dir():
         return _error(f"{args.out}: exists and is not a folder; name a folder for the results")
     if not 1 <= args.budget_s <= 86_400:

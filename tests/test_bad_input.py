@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import socket
 import subprocess
 import sys
 import warnings
@@ -515,6 +516,12 @@ CASES: list[Case] = [
     Case("study-base-section-empty", lambda ws: ["status", _empty_model_section(ws)], r"no such SQLite file"),
     Case("space-searches-the-dataset", lambda ws: ["run", ws.space_param("data.root", {"choice": ["/a", "/b"]}),
                                                    *_d(ws)], r"'data.root' cannot be searched"),
+    Case("storage-proxy-port-taken", lambda ws: ["storage-proxy", ws.study(), "--port", str(_taken_port())],
+         r"storage proxy: cannot listen on 127.0.0.1:\d+ \(Address already in use\)"),
+    Case("storage-proxy-host-unknown", lambda ws: ["storage-proxy", ws.study(), "--host", "no-such-host.invalid"],
+         r"storage proxy: host 'no-such-host.invalid' is not a name or address this machine can resolve"),
+    Case("study-noise-seeds-one", lambda ws: ["run", ws.study(noise_seeds=1), *_d(ws)],
+         r"noise_seeds: 0 \(not measured\) or at least 2"),
     # ------------------------------------------------------------------ storage URLs: malformed, with passwords
     Case("storage-grpc-unbalanced-bracket", lambda ws: ["status", ws.study(), "--storage", "grpc://[::1"],
          r"storage grpc://\[::1: not a valid URL"),
@@ -529,6 +536,18 @@ CASES: list[Case] = [
 
 BOMB_FLOW = ("[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b], "
              "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]]")
+
+
+_HELD: list[socket.socket] = []  # listening sockets kept open for the rest of the session
+
+
+def _taken_port() -> int:
+    """A port this process listens on (a subprocess inherits nothing: the port stays taken for it too)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    _HELD.append(sock)
+    return int(sock.getsockname()[1])
 
 
 def _empty_model_section(ws: Workspace) -> str:
@@ -703,7 +722,9 @@ def _run_counting_every_line(argv: list[str], caplog: pytest.LogCaptureFixture,
 
 
 SUBPROCESS_SAMPLE = ["train-config-binary", "sample-checkpoint-zero-bytes", "run-data-root-typo",
-                     "run-space-value-inside-range-invalid", "storage-postgres-refused", "argv-int-flag-not-int"]
+                     "run-space-value-inside-range-invalid", "storage-postgres-refused", "argv-int-flag-not-int",
+                     "storage-proxy-port-taken", "storage-proxy-host-unknown", "eval-classes-changed",
+                     "study-noise-seeds-one"]
 
 
 def test_contract_holds_in_a_real_process(tmp_path: Path, shared: tuple[Path, Path]) -> None:
@@ -714,7 +735,7 @@ def test_contract_holds_in_a_real_process(tmp_path: Path, shared: tuple[Path, Pa
         ws_root = tmp_path / case.id
         ws_root.mkdir()
         argv = [str(a) for a in case.argv(Workspace(ws_root, *shared))]
-        proc = subprocess.run([sys.executable, "-m", "hpsearch.cli", *argv], capture_output=True, text=True,
+        proc = subprocess.run([sys.executable, "-m", "hpsearch", *argv], capture_output=True, text=True,
                               env=env, cwd=ws_root, timeout=120)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode == 2 and len(lines) == 1, (case.id, proc.stderr)

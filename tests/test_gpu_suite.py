@@ -73,4 +73,28 @@ def test_an_output_folder_that_is_a_file_is_refused_in_one_line(tmp_path: Path,
     assert gpu_suite.main([str(tmp_path / "f"), "--dry-run"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("gpu_suite: error: ")
-    assert "cannot be used as the output folder" in err
+    assert "exists and is not a folder" in err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["{out}", "--budget-s", "-5", "--dry-run"], "--budget-s: must be in 1..86400"),
+    (["{out}", "--only", "", "--dry-run"], "--only: unknown steps"),
+    (["{out}", "--only", "flops,nope", "--dry-run"], "--only: unknown steps ['nope']"),
+    (["", "--dry-run"], "OUT: empty"),
+    (["{out}", "--only", "flops"], "no CUDA device"),
+])
+def test_a_refused_run_is_one_line_and_creates_nothing(argv: list[str], message: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: the output folder and OUT/study/study.yaml were created before --only or the CUDA check
+    refused, --budget-s -5 and --only '' were accepted, and '' wrote into the working folder."""
+    import torch
+
+    if "flops" in argv and "--dry-run" not in argv and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out"
+    assert gpu_suite.main([a.format(out=out) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gpu_suite: error: ") and message in err, err
+    assert list(tmp_path.iterdir()) == []

@@ -27,7 +27,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.search import load_study_config, open_study
+from hpsearch.search import TrialRecord, load_study_config, open_study, plan_confirmation
 from hpsearch.search.study import study_backend
 from tests.search.helpers import GOOD, ROOT, write_study
 
@@ -50,11 +50,23 @@ def _start(study_path: str, barrier: multiprocessing.synchronize.Barrier, errors
         raise SystemExit(1) from None
 
 
-def _start_together(study_path: Path, n: int) -> list[str]:
+def _plan(study_path: str, barrier: multiprocessing.synchronize.Barrier, errors: multiprocessing.Queue) -> None:
+    """One `hpsearch confirm`'s planning of 2 configurations × 2 seeds, from the barrier on."""
+    try:
+        loaded = load_study_config(study_path)
+        sources = [TrialRecord(number=n, state=TrialState.COMPLETE) for n in (0, 1)]
+        barrier.wait(timeout=60)
+        plan_confirmation(loaded, sources, seeds=2, samples=100)
+    except BaseException:
+        errors.put(traceback.format_exc())
+        raise SystemExit(1) from None
+
+
+def _start_together(study_path: Path, n: int, target: Callable[..., None] = _start) -> list[str]:
     """`n` forked starts released at once; the tracebacks of those that failed."""
     ctx = multiprocessing.get_context("fork")
     barrier, errors = ctx.Barrier(n), ctx.Queue()
-    procs = [ctx.Process(target=_start, args=(str(study_path), barrier, errors)) for _ in range(n)]
+    procs = [ctx.Process(target=target, args=(str(study_path), barrier, errors)) for _ in range(n)]
     for proc in procs:
         proc.start()
     for proc in procs:
@@ -98,6 +110,22 @@ def test_cold_start_on_a_fresh_sqlite_file(tmp_path: Path) -> None:
         failed = _start_together(path, WORKERS)
         assert not failed, f"round {round_}: {len(failed)} of {WORKERS} starts failed:\n{failed[0]}"
         _check_created_once(f"sqlite:///{folder / 'new' / 'study.db'}", "tiny")
+
+
+@pytest.mark.slow
+def test_two_confirms_started_together_plan_each_run_once(tmp_path: Path) -> None:
+    """Issue 24: two `hpsearch confirm` at once enqueued a run twice in 1 of 3 rounds (the plan was read and
+    rewritten outside the claim lock); the extra run stayed WAITING forever."""
+    for round_ in range(10):
+        folder = tmp_path / f"r{round_}"
+        folder.mkdir()
+        path = write_study(folder, enqueue=[])
+        failed = _start_together(path, 2, _plan)
+        assert not failed, failed[0]
+        companion = optuna.load_study(study_name="tiny.confirm", storage=f"sqlite:///{folder / 'study.db'}")
+        planned = [t.system_attrs["fixed_params"] for t in companion.get_trials()]  # enqueued, not yet run
+        runs = sorted((p["source"], p["seed_index"]) for p in planned)
+        assert runs == [(0, 0), (0, 1), (1, 0), (1, 1)], f"round {round_}: {runs}"
 
 
 @pytest.mark.slow
