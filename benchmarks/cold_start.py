@@ -20,6 +20,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -130,17 +131,11 @@ def _wait(procs: list[subprocess.Popen[str]]) -> tuple[list[int], list[str]]:
     return [p.returncode for p in procs], outputs
 
 
-@contextmanager
-def _proxy(study: Path, log: Path) -> Iterator[str]:
+def _proxy(study: Path, log: Path) -> contextlib.AbstractContextManager[str]:
     sys.path.insert(0, str(ROOT))
-    from tests.search.helpers import free_port, start_proxy, stop_proxy
+    from tests.search.helpers import storage_proxy
 
-    port = free_port()
-    proc = start_proxy(study, port, log)
-    try:
-        yield f"grpc://127.0.0.1:{port}"
-    finally:
-        stop_proxy(proc)
+    return storage_proxy(study, log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -194,14 +194,10 @@ def _proxy_if(through: str, study_path: Path, folder: Path, workers: int) -> Ite
     if through == "database":
         yield loaded.storage_url
         return
-    from tests.search.helpers import free_port, start_proxy, stop_proxy
+    from tests.search.helpers import storage_proxy
 
-    port = free_port()
-    proc = start_proxy(study_path, port, folder / "proxy.log", "--threads", str(max(64, 4 * workers)))
-    try:
-        yield f"grpc://127.0.0.1:{port}"
-    finally:
-        stop_proxy(proc)
+    with storage_proxy(study_path, folder / "proxy.log", "--threads", str(max(64, 4 * workers))) as url:
+        yield url
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,6 +6,7 @@ arguments are parsed, must end like any other: one line and exit 130, not a trac
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -14,9 +15,10 @@ def main() -> int:
         from hpsearch.cli import main as run
 
         return run()
-    except KeyboardInterrupt:
-        print("hpsearch: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # while importing or parsing: nothing has been created yet
+        print("hpsearch: interrupted", file=sys.stderr, flush=True)
+        # At once: an import cut short (torch's) can leave the interpreter to die of SIGINT at exit (-2, not 130).
+        os._exit(130)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,8 @@ SECRET = "s3cretPW"
     ("postgresql://u:pa/s3cretPW@host:5/db", "postgresql://u:***@host:5/db"),  # a / in the password
     ("postgresql://u@host/db?sslmode=require&password=s3cretPW", "postgresql://u@host/db?sslmode=require&password=***"),
     ("grpc://u:s3cretPW@10.0.0.5:13000", "grpc://u:***@10.0.0.5:13000"),
-    ("not a url :s3cretPW@x", "not a url :s3cretPW@x"),  # no scheme: nothing that looks like user information
+    ("not a url :s3cretPW@x", "***@x"),  # no scheme: whatever stands before the @ may be secret (issue 24)
+    ("postgresql//postgres:s3cretPW@127.0.0.1:1/db", "***@127.0.0.1:1/db"),  # a colon missing
     ("weird://:s3cretPW@", "weird://:***@"),
     ("sqlite:///runs/a@b/study.db", "sqlite:///runs/a@b/study.db"),  # an @ in a path is no password
 ])

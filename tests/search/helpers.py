@@ -123,10 +123,10 @@ def stop_proxy(proc: subprocess.Popen[str]) -> None:
 
 
 @contextmanager
-def storage_proxy(study_path: Path, log: Path) -> Iterator[str]:
+def storage_proxy(study_path: Path, log: Path, *extra: str) -> Iterator[str]:
     """A running storage proxy for the study's database; yields the workers' `--storage` URL."""
     port = free_port()
-    proc = start_proxy(study_path, port, log)
+    proc = start_proxy(study_path, port, log, *extra)
     try:
         yield f"grpc://127.0.0.1:{port}"
     finally:

@@ -70,7 +70,9 @@ def test_confirm_trains_fresh_seeds_measures_independently_and_resumes_without_d
     assert main([*args, "--samples", "300"]) == 2  # the runs must stay comparable
     assert "--samples: samples: this study's confirmation runs were measured with 200" in capsys.readouterr().err
     assert main([*args, "--per", "nope"]) == 2
-    assert "--per: per 'nope': no completed trial has this parameter" in capsys.readouterr().err
+    assert "error: --per 'nope': no completed trial has this parameter" in capsys.readouterr().err
+    assert main([*args, "--per", "z_dim"]) == 2  # a range: one "configuration" per drawn number (issue 24)
+    assert "error: --per 'z_dim': an integer range, not a choice" in capsys.readouterr().err
     assert len(optuna.load_study(study_name="tiny.confirm", storage=storage).get_trials()) == n
 
 

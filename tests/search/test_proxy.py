@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -17,7 +18,7 @@ from hpsearch.search.backend import claim_lock, open_backend
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage, parse_grpc_url
 from hpsearch.search.proxy_server import Coordinator
-from hpsearch.serving import check_bind
+from hpsearch.serving import check_bind, warn_exposure
 from tests.search.helpers import ROOT, free_port, storage_proxy, write_study
 
 
@@ -124,7 +125,19 @@ def test_proxy_refuses_another_proxy_as_its_database_and_a_taken_port(tmp_path: 
 
 def test_proxy_bound_beyond_localhost_warns(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        check_bind("storage proxy", "127.0.0.1", 13000, "can read and change every study")
+        warn_exposure("storage proxy", "127.0.0.1", "can read and change every study")
         assert not caplog.text
-        check_bind("storage proxy", "0.0.0.0", 13000, "can read and change every study")
+        warn_exposure("storage proxy", "0.0.0.0", "can read and change every study")
     assert "bound to 0.0.0.0" in caplog.text and "no authentication" in caplog.text
+
+
+def test_the_address_is_probed_before_anything_logs() -> None:
+    """A taken port or an unknown host is one line, before the server (or gRPC's own logging) starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(ConfigError, match=rf"cannot listen on 127.0.0.1:{port} \(Address already in use\)"):
+            check_bind("storage proxy", "127.0.0.1", port)
+    with pytest.raises(ConfigError, match="host 'no-such-host.invalid' is not a name or address"):
+        check_bind("storage proxy", "no-such-host.invalid", 13000)
