@@ -29,7 +29,14 @@ from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.redaction import ScrubSecrets, remember_secrets, scrub
 from hpsearch.reports import build_report
-from hpsearch.runner import LATEST_GRID, check_before_data, check_resumable, check_run_folder, run_training
+from hpsearch.runner import (
+    LATEST_GRID,
+    check_before_data,
+    check_resumable,
+    check_run_folder,
+    mark_run_folder,
+    run_training,
+)
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     LoadedStudy,
@@ -86,6 +93,7 @@ def _run_train(args: argparse.Namespace) -> int:
         check_metrics(cfg, dataset)  # before the first line of progress: an error stays the only line
     if args.resume:
         check_resumable(cfg, dataset, out)
+    mark_run_folder(out)
     _logger.info("training %s on %s (%d images, %d classes) on %s → %s", cfg.model.generator, cfg.data.name,
                  len(dataset), dataset.num_classes, device, out)
     stop = GracefulStop().install()
@@ -157,7 +165,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     if names is not None:  # before the dataset is cached: a refusal writes and logs nothing
         check_same_classes(loaded.class_names, names, args.checkpoint)
     dataset = load_dataset(cfg.data, data_dir)
-    check_same_classes(loaded.class_names, dataset.class_names, args.checkpoint)
+    if names is None:  # a built-in dataset: its classes are known once it is loaded
+        check_same_classes(loaded.class_names, dataset.class_names, args.checkpoint)
     evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")
     result = {"checkpoint": str(args.checkpoint), "step": loaded.step, "features": cfg.metrics.features,
               **evaluator(loaded.step, loaded.generator)}
@@ -306,6 +315,8 @@ def _add_export(p: argparse.ArgumentParser) -> None:
 
 def _run_export(args: argparse.Namespace) -> int:
     check_writable(args.out, "--out", is_dir=True)
+    with _flag("--trial", "trial"):
+        check_text(args.trial, "trial", "a trial number or 'best'")
     loaded = _load_study(args)
     with _flag(f"--trial {args.trial}", f"trial {args.trial}"):
         path = export_trial(loaded, args.trial, args.out, last=args.last, overwrite=args.overwrite)
@@ -545,7 +556,9 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # argparse's usage dump → one line, exit 2
-        self.exit(2, f"hpsearch: error: {message} (see {self.prog} --help)\n")
+        # It may repeat an argument: a URL given without --storage, a value with control characters.
+        shown = " ".join(mask_url(word) if "@" in word else word for word in message.split(" "))
+        self.exit(2, f"hpsearch: error: {scrub(_one_line(shown))} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -585,7 +598,9 @@ def _error(text: str) -> int:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split()) or "unknown error"
+    """One line of printable text: whitespace runs become one space, other control characters are escaped."""
+    line = " ".join(text.split()) or "unknown error"
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in line)
 
 
 if __name__ == "__main__":

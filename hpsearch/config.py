@@ -326,6 +326,9 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
     return cfg
 
 
+MERGE_TAG, VALUE_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
+
+
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently:
     a repeated `stop:` would quietly replace the first)."""
@@ -333,6 +336,8 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
+            if key_node.tag in (MERGE_TAG, VALUE_TAG):  # `<<: *base`: merged keys may be overridden here
+                continue
             key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
             try:
                 duplicate = key in seen

@@ -8,6 +8,7 @@ runs all the checks before a command does anything, so a bad value is one line a
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,8 +34,7 @@ class IntVariable:
         if text is None:
             return None
         stripped = text.strip()
-        if not (stripped.isascii() and stripped.lstrip("-").isdigit() and len(stripped) <= 12) \
-                or not self.low <= int(stripped) <= self.high:
+        if not re.fullmatch(r"-?[0-9]{1,12}", stripped) or not self.low <= int(stripped) <= self.high:
             raise ConfigError(f"${self.name}: must be an integer{self.unit} in {self.low}..{self.high}; got {text!r}")
         return int(stripped)
 

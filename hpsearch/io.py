@@ -207,8 +207,11 @@ def mark_owned(folder: Path, kind: str, owner: str) -> None:
 
 def owned_by(folder: Path) -> tuple[str, str] | None:
     """(kind, owner) of a folder `mark_owned` marked; None for any other folder."""
+    mark = folder / OWNER_FILE
+    if not mark.is_file() or mark.is_symlink() or mark.stat().st_size > 4096:  # a FIFO would block the read
+        return None
     try:
-        raw = json.loads((folder / OWNER_FILE).read_text(encoding="utf-8"))
+        raw = json.loads(mark.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
     if not (isinstance(raw, dict) and isinstance(raw.get("kind"), str) and isinstance(raw.get("owner"), str)):
@@ -261,18 +264,24 @@ def staged_folder(path: Path) -> Iterator[Path]:
     made = _missing_ancestors(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
     staged = Path(tempfile.mkdtemp(prefix=f".{path.name}.new-", dir=path.parent))
+    os.chmod(staged, 0o777 & ~_umask())  # mkdtemp makes 0700; a report is read by others, as a mkdir'ed folder
+    aside: Path | None = None
     try:
         yield staged
-        aside = None
         if path.is_dir():
             aside = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
             os.replace(path, aside / path.name)
-        os.replace(staged, path)
-        if aside is not None:
-            shutil.rmtree(aside)
+        try:
+            os.replace(staged, path)
+        except OSError:
+            if aside is not None:  # put the old one back: one of the two stays whole under its own name
+                os.replace(aside / path.name, path)
+            raise
     except OSError as exc:  # a full disk names no file: name the folder being written
         raise _naming(exc, path) from exc
     finally:
         if staged.exists():
-            shutil.rmtree(staged)
+            shutil.rmtree(staged, ignore_errors=True)
             _remove_empty(made)
+        if aside is not None and path.is_dir():  # the new (or the restored old) folder is in place: the rest is
+            shutil.rmtree(aside, ignore_errors=True)  # housekeeping; if neither is, the old one stays aside

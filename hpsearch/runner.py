@@ -33,7 +33,7 @@ from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import MAX_SEED, RunConfig, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError
-from hpsearch.io import atomic_write
+from hpsearch.io import atomic_write, mark_owned, owned_by
 from hpsearch.metrics import Evaluator, check_features
 from hpsearch.sampling import load_generator, save_class_grid
 from hpsearch.training import CONFIG_NAME, METRICS_LOG, EvalCallback, check_compile, check_same_run, train
@@ -116,6 +116,8 @@ def check_run_folder(out: Path, resume: bool, flag: str = "--out") -> None:
         ConfigError: naming the folder and what it holds.
     """
     present = [name for name in RUN_FILES if (out / name).exists() or (out / name).is_symlink()]
+    if present and not resume and CHECKPOINT_NAME not in present and owned_by(out) == ("run", "train"):
+        return  # a run of hpsearch's that stopped before its first checkpoint: it starts again from scratch
     if resume and not (out / CHECKPOINT_NAME).is_file():
         raise ConfigError(f"{flag} {out}: holds no {CHECKPOINT_NAME} to resume; drop --resume to start a run there "
                           "(in a new or empty folder)")
@@ -124,6 +126,14 @@ def check_run_folder(out: Path, resume: bool, flag: str = "--out") -> None:
             f"already holds {', '.join(present)}, which a run would replace"
         raise ConfigError(f"{flag} {out}: {what}; pass --resume to continue the run there, or choose another "
                           f"{flag}")
+
+
+def mark_run_folder(out: Path) -> None:
+    """Mark `out` as a run folder hpsearch made, once every check passed: a run killed before its first
+    checkpoint can then be started again there (its files are hpsearch's, not the user's)."""
+    out.mkdir(parents=True, exist_ok=True)
+    if owned_by(out) is None:
+        mark_owned(out, "run", "train")
 
 
 def check_resumable(cfg: RunConfig, dataset: ImageDataset, out: Path) -> None:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from hpsearch.cli import main
 from tests.conftest import TINY_MODEL
+from tests.test_bad_input import TINY
 
 TINY_SETS = [f"--set=model.{k}={v}" for k, v in TINY_MODEL.items()] + [
     "--set=train.batch_size=8", "--set=train.eval_every=2", "--set=train.log_every=1",
@@ -116,3 +117,24 @@ def test_console_script_usage_error_is_one_line() -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["hpsearch: error: argument --device: expected one argument "
                                                 "(see hpsearch train --help)"]
+
+
+def test_a_run_killed_before_its_first_checkpoint_starts_again_but_a_users_folder_is_refused(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`train` refuses a folder holding a run's file names without --resume (it replaced a user's config.yaml),
+    except its own run folder that never reached a checkpoint (killed early: nothing to resume)."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(TINY))
+    args = ["train", str(config), "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path / "data"),
+            "--device", "cpu"]
+    assert main(args) == 0
+    for name in ("checkpoint.pt", "best_generator.pt"):
+        (tmp_path / "run" / name).unlink(missing_ok=True)  # as if killed before its first checkpoint
+    assert main(args) == 0 and (tmp_path / "run" / "checkpoint.pt").is_file()
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "config.yaml").write_text("mine: 1\n")
+    capsys.readouterr()
+    assert main([*args[:3], str(theirs), *args[4:]]) == 2
+    assert "already holds config.yaml" in capsys.readouterr().err
+    assert (theirs / "config.yaml").read_text() == "mine: 1\n"

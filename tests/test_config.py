@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpsearch.config import load_config
+from hpsearch.config import load_config, read_yaml
 from hpsearch.errors import ConfigError
 
 
@@ -71,3 +71,12 @@ def test_bad_override_and_missing_file(tmp_path: Path) -> None:
     (tmp_path / "bad.yaml").write_text("model: [unclosed")
     with pytest.raises(ConfigError, match=r"bad.yaml:1:\d+: not valid YAML: expected .* while parsing a flow sequence"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_yaml_merge_keys_load_and_a_local_key_overrides_a_merged_one(tmp_path: Path) -> None:
+    """The strict loader refuses a key given twice in one mapping, not YAML's merge (`<<: *anchor`)."""
+    path = tmp_path / "merge.yaml"
+    path.write_text("base: &b {steps: 4, batch_size: 4, log_every: 2, eval_every: 2, checkpoint_every: 2}\n"
+                    "train:\n  <<: *b\n  steps: 6\n")
+    raw = read_yaml(path)
+    assert raw["train"] == {"steps": 6, "batch_size": 4, "log_every": 2, "eval_every": 2, "checkpoint_every": 2}

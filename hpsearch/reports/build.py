@@ -137,8 +137,12 @@ REPORT_FILES = frozenset({"index.html", PLOTLY_JS, "trials.csv", "top_trials.csv
 
 def _legacy_report(folder: Path, study: str) -> bool:
     """A report of `study` written before reports were marked: its title (its files are checked by the caller)."""
+    page = folder / "index.html"
+    if not page.is_file() or page.is_symlink():
+        return False
     try:
-        head = (folder / "index.html").read_text(encoding="utf-8", errors="replace")[:4096]
+        with page.open("rb") as fh:
+            head = fh.read(4096).decode("utf-8", errors="replace")
     except OSError:
         return False
     return f"<title>hpsearch report: {html.escape(study)}</title>" in head

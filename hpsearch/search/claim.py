@@ -65,7 +65,15 @@ class ClaimLock:
     def acquire(self) -> ClaimLock:
         if self.path is not None:
             self._fd = self._open()
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
+            except OSError:  # NFS emulates flock with POSIX locks, which a folder opened read-only cannot take
+                os.close(self._fd)
+                if not self.path.is_dir():
+                    raise
+                self.path = self.path / ".hpsearch-schema.lock"  # a file, then (left behind: the price of NFS)
+                self._fd = self._open()
+                fcntl.flock(self._fd, fcntl.LOCK_EX)
         else:
             retry_on_disconnect(self._lock_postgres, "the study's claim lock")()
         return self

@@ -58,10 +58,12 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
     try:
         study = optuna.create_study(direction="minimize", load_if_exists=True, **kwargs)  # type: ignore[arg-type]
         if all(study.user_attrs.get(k) is None for k in _expected(loaded)):
-            for key, value in _expected(loaded).items():
-                study.set_user_attr(key, value)
+            # Enqueued first (safe to repeat), the attributes that say "created" last: a start killed in
+            # between is completed by the next one instead of leaving the enqueued trials out.
             for params in loaded.cfg.enqueue:
                 study.enqueue_trial(params, skip_if_exists=True)
+            for key, value in _expected(loaded).items():
+                study.set_user_attr(key, value)
         if ARTIFACTS_KEY not in study.user_attrs:
             study.set_user_attr(ARTIFACTS_KEY, str(loaded.artifacts_dir.resolve()))
     finally:

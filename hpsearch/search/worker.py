@@ -17,12 +17,12 @@ from typing import BinaryIO, Protocol
 import optuna
 import torch
 from optuna.artifacts import FileSystemArtifactStore
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import environment
 from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
-from hpsearch.io import atomic_write, check_writable, mark_owned, owned_by
+from hpsearch.io import OWNER_FILE, atomic_write, check_writable, mark_owned, owned_by
 from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.backend import Backend, probe_storage
@@ -36,7 +36,10 @@ from hpsearch.training import resolve_device, visible_gpus
 
 _logger = logging.getLogger(__name__)
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
-MAX_FAILED_IN_A_ROW = 5  # a worker whose trials all fail (a space value this machine cannot run) stops
+# A worker whose trials all fail stops: a fault no trial avoids (a space value this machine cannot run, such as
+# Inception features without torch-fidelity). The space check proves every value and pair of the space valid,
+# so 10 invalid combinations in a row are not bad luck.
+MAX_FAILED_IN_A_ROW = 10
 
 
 def _done(study: optuna.Study, n_trials: int | None) -> bool:
@@ -120,8 +123,9 @@ def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, 
             if _done(study, target):
                 break
             objective.on_start, objective.current = lock.release, None
-            # One trial per call; an invalid combination (ConfigError) or an unusable checkpoint
-            # of a dead attempt (CheckpointError) fails its trial with the reason and the worker goes on.
+            # One trial per call; an invalid combination (ConfigError) or an unusable checkpoint of a dead
+            # attempt (CheckpointError) fails its trial with the reason and the worker goes on (until
+            # MAX_FAILED_IN_A_ROW in a row).
             study.optimize(objective, n_trials=1, catch=(ConfigError, CheckpointError), gc_after_trial=True)
         except TrainingInterrupted as exc:
             _hand_back(study, objective.current, exc)
@@ -132,8 +136,9 @@ def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, 
         finally:
             lock.release()
         ran += 1
-        _log_trial(study, ran)
-        failure = _failure(study, objective.current)
+        trials = study.get_trials(deepcopy=False)
+        _log_trial(trials, ran)
+        failure = _failure(trials, objective.current)
         failed_in_a_row = failed_in_a_row + 1 if failure is not None else 0
         if failed_in_a_row >= MAX_FAILED_IN_A_ROW:  # a fault no trial can avoid: stop instead of failing them all
             raise ConfigError(f"{failed_in_a_row} trials in a row failed in this worker, the last one with: "
@@ -141,9 +146,9 @@ def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, 
     return ran
 
 
-def _failure(study: optuna.Study, number: int | None) -> str | None:
+def _failure(trials: list[FrozenTrial], number: int | None) -> str | None:
     """Why trial `number` failed (its recorded reason), or None when it did not fail."""
-    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    trial = next((t for t in trials if t.number == number), None)
     if trial is None or trial.state != TrialState.FAIL:
         return None
     return str(trial.user_attrs.get("failure") or trial.system_attrs.get("fail_reason") or "no reason recorded")
@@ -181,9 +186,11 @@ def check_outputs(loaded: LoadedStudy) -> None:
     """
     check_writable(loaded.artifacts_dir, "artifacts", is_dir=True)
     check_writable(loaded.runs_dir, "runs_dir", is_dir=True)
-    mark = owned_by(loaded.runs_dir) if loaded.runs_dir.is_dir() else None
-    if mark is not None and mark != ("trials", _owner(loaded)):
-        raise ConfigError(f"{loaded.path}: runs_dir {loaded.runs_dir}: holds the trial folders of {mark[1]}, "
+    marked = (loaded.runs_dir / OWNER_FILE).exists() or (loaded.runs_dir / OWNER_FILE).is_symlink()
+    mark = owned_by(loaded.runs_dir) if marked else None
+    if marked and mark != ("trials", _owner(loaded)):
+        owner = mark[1] if mark else "another study (its mark is unreadable)"
+        raise ConfigError(f"{loaded.path}: runs_dir {loaded.runs_dir}: holds the trial folders of {owner}, "
                           "whose trial_NNNNN folders this study's would replace; give this study a runs_dir "
                           "of its own")
 
@@ -193,12 +200,13 @@ def make_outputs(loaded: LoadedStudy) -> None:
     this study's, so that another study (or this one on another storage) never writes its trials there."""
     for folder in (loaded.artifacts_dir, loaded.runs_dir):
         folder.mkdir(parents=True, exist_ok=True)
-    if owned_by(loaded.runs_dir) is None:
+    if not (loaded.runs_dir / OWNER_FILE).exists():  # an unreadable mark is refused by check_outputs, never replaced
         mark_owned(loaded.runs_dir, "trials", _owner(loaded))
 
 
 def _owner(loaded: LoadedStudy) -> str:
-    return f"study {loaded.cfg.study!r} in {mask_url(loaded.storage_url)}"
+    """The study's name: the same study reached through another URL (a proxy, another host name) is the same."""
+    return f"study {loaded.cfg.study!r}"
 
 
 class AtomicArtifactStore(FileSystemArtifactStore):
@@ -249,9 +257,10 @@ def _hand_back(study: optuna.Study, number: int | None, exc: BaseException) -> N
     _logger.warning("trial %d handed back for retry (%s)", number, exc)
 
 
-def _log_trial(study: optuna.Study, ran: int) -> None:
-    states = [t.state for t in study.get_trials(deepcopy=False)]
-    best = study.best_trial if any(s == TrialState.COMPLETE for s in states) else None
+def _log_trial(trials: list[FrozenTrial], ran: int) -> None:
+    states = [t.state for t in trials]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+    best = min(complete, key=lambda t: float(t.value or 0.0)) if complete else None
     _logger.info("worker: %d trials run here; study: %d complete, %d pruned, %d failed; best %s",
                  ran, states.count(TrialState.COMPLETE), states.count(TrialState.PRUNED), states.count(TrialState.FAIL),
                  f"#{best.number} = {best.value:.4g}" if best else "none yet")

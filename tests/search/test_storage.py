@@ -8,9 +8,11 @@ from typing import Any
 import optuna
 import pytest
 import sqlalchemy.exc
+from optuna.trial import TrialState
 
 from hpsearch.search.backend import open_backend
 from hpsearch.search.storage import CREATE_TOKEN
+from hpsearch.search.study import snapshot
 
 
 def _drop_after_first_commit(monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -42,3 +44,18 @@ def test_a_retried_creation_finds_the_committed_trial(tmp_path: Path, database: 
     trials = study.get_trials()
     assert len(calls) == 1 and len(trials) == 1 and trials[0].number == trial.number
     assert trials[0].system_attrs[CREATE_TOKEN] and "had been created before the connection was lost" in caplog.text
+
+
+def test_a_snapshot_is_one_moment_of_the_study() -> None:
+    """Issue 24: a report read the trials piece by piece while a worker wrote ("1 finished trial" beside an
+    importance note counting 2); it now reads one in-memory copy, running and waiting trials included."""
+    study = optuna.create_study()
+    study.set_user_attr("artifacts_dir", "/x")
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=2)
+    study.ask()  # a running trial
+    study.enqueue_trial({"x": 0.5})  # a waiting one
+    copy = snapshot(study)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)  # a worker goes on writing
+    assert [t.state for t in copy.trials] == [TrialState.COMPLETE, TrialState.COMPLETE, TrialState.RUNNING,
+                                              TrialState.WAITING]
+    assert copy.user_attrs == {"artifacts_dir": "/x"} and study.trials[3].state == TrialState.COMPLETE
