@@ -119,8 +119,10 @@ def _remove_old_run(run_dir: Path, record: TrialWriter) -> None:
     except OSError as exc:
         foreign = [f"(cannot be listed: {exc.strerror})"]
     if not run_dir.is_dir() or run_dir.is_symlink() or foreign:
-        message = (f"run folder {run_dir}: exists and holds what a run does not write ({', '.join(foreign[:5])}); "
-                   "move it away or set the study's runs_dir to a folder of its own")
+        what = f"holds what a run does not write ({', '.join(foreign[:5])})" if foreign else \
+            "is not a plain folder (a file or a symbolic link)"
+        message = (f"run folder {run_dir}: exists and {what}; move it away or set the study's runs_dir to a "
+                   "folder of its own")
         record.failure(message)
         raise ConfigError(message)
     shutil.rmtree(run_dir)
