@@ -591,9 +591,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+MAX_ERROR_CHARS = 2000  # a message that repeats a value the user gave (7 MB of a name) is cut here
+
+
 def _error(text: str) -> int:
-    """The one line of a refused command (scrubbed of passwords), and its exit status."""
-    print(f"hpsearch: error: {scrub(_one_line(text))}", file=sys.stderr)
+    """The one line of a refused command (scrubbed of passwords, cut to a readable length), and its exit status."""
+    line = scrub(_one_line(text))
+    if len(line) > MAX_ERROR_CHARS:
+        line = f"{line[:MAX_ERROR_CHARS]}… ({len(line) - MAX_ERROR_CHARS} more characters)"
+    print(f"hpsearch: error: {line}", file=sys.stderr)
     return 2
 
 

@@ -19,7 +19,7 @@ from typing import Any, Literal, Union, get_args, get_origin
 import yaml
 
 from hpsearch.errors import ConfigError
-from hpsearch.io import read_text
+from hpsearch.io import check_text, read_text
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
 GeneratorName = Literal["dcgan", "sagan", "stylegan2"]
@@ -627,6 +627,8 @@ def _resolve(cfg: RunConfig, source: str) -> None:
     diffaug_ops(cfg.train.diffaug, f"{source}: train.diffaug")
     if cfg.data.name == "image_folder" and not cfg.data.root:
         raise ConfigError(f"{source}: data.root: required for data.name image_folder (a folder of class sub-folders)")
+    if cfg.data.root is not None:
+        check_text(cfg.data.root, f"{source}: data.root", "a folder of class sub-folders")
 
 
 def _check_attention(cfg: RunConfig, source: str) -> None:
