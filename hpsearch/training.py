@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from hpsearch.augment import ClassicAugment, DiffAugment
 from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from hpsearch.config import RunConfig, dump_config
+from hpsearch.config import RunConfig, dump_config, from_dict
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.io import atomic_write_text, naming_errors
@@ -407,6 +407,10 @@ def check_same_run(payload: Mapping[str, Any], cfg: RunConfig, dataset: ImageDat
         CheckpointError: naming the file and what differs.
     """
     stored, new = payload.get("config"), cfg.to_dict()
+    try:  # a config stored before a field existed: the field at its default is what that run did
+        stored = from_dict(stored, f"{path}: stored config").to_dict()
+    except ConfigError:  # a field this release does not know, or not a config at all: compared as it is
+        pass
     old = {k: v for k, v in stored.items() if isinstance(v, dict)} if isinstance(stored, dict) else {}
     diffs = [f"{section}.{key}" for section in new for key in new[section]
              if old.get(section, {}).get(key) != new[section][key]

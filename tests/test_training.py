@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from hpsearch.checkpoint import load_checkpoint
-from hpsearch.data import DeviceBatchSampler
+from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.errors import CheckpointError, TrainingDiverged
-from hpsearch.training import EMA, train
+from hpsearch.training import EMA, check_same_run, train
 from tests.conftest import random_dataset, tiny_config
 
 CPU = torch.device("cpu")
@@ -181,3 +181,18 @@ def test_an_optimizer_keeps_this_devices_fused_setting_when_loading_another_ones
     assert all(group["fused"] for group in fused_opt.param_groups)
     fused_opt.step()  # fused Adam accepts the loaded step counts
     assert int(fused_opt.state[model.weight]["step"]) == 2
+
+
+def test_a_checkpoint_stored_before_a_config_field_existed_still_belongs_to_its_run(
+        tiny_dataset: ImageDataset) -> None:
+    """A field added by a release, at its default, is what an older run did: its checkpoint resumes (the
+    stored study base is read the same way); a real difference is still refused."""
+
+    cfg = tiny_config()
+    older = cfg.to_dict()
+    del older["data"]["augment"], older["train"]["diffaug"]
+    check_same_run({"config": older, "class_names": tiny_dataset.class_names}, cfg, tiny_dataset, Path("c.pt"))
+    other = cfg.to_dict()
+    other["model"]["z_dim"] = 9
+    with pytest.raises(CheckpointError, match=r"config differs in model.z_dim"):
+        check_same_run({"config": other}, cfg, tiny_dataset, Path("c.pt"))
