@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -548,7 +548,14 @@ BOMB_FLOW = ("[&a [1,1,1,1,1,1,1,1,1,1], &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a], &c 
              "&d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c], &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d], [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]]")
 
 
-_HELD: list[socket.socket] = []  # listening sockets kept open for the rest of the session
+_HELD: list[socket.socket] = []  # listening sockets kept open until the module's tests are done
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_held_sockets() -> Iterator[None]:
+    yield
+    while _HELD:
+        _HELD.pop().close()
 
 
 def _taken_port() -> int:
