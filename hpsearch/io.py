@@ -80,6 +80,12 @@ def _missing_ancestors(folder: Path) -> list[Path]:
     return missing
 
 
+def existing_ancestor(path: Path) -> Path:
+    """`path` itself when it exists, else its nearest ancestor that does (where a new file or folder would go)."""
+    missing = _missing_ancestors(path)
+    return missing[-1].parent if missing else path
+
+
 def _remove_empty(folders: list[Path]) -> None:
     for folder in folders:  # deepest first; a folder something else wrote into meanwhile stays
         try:
@@ -182,9 +188,7 @@ def check_writable(path: Path, what: str, *, is_dir: bool) -> None:
         if not is_dir and not path.is_file():
             raise ConfigError(f"{what} {path}: exists and is not a regular file; name a file to write")
     probe_dir = path if is_dir and path.is_dir() else path.parent
-    ancestor = probe_dir
-    while not ancestor.exists() and ancestor != ancestor.parent:
-        ancestor = ancestor.parent
+    ancestor = existing_ancestor(probe_dir)
     if not ancestor.is_dir():
         raise ConfigError(f"{what} {path}: cannot be created: {ancestor} is a file, not a folder")
     try:
@@ -246,10 +250,9 @@ def check_replaceable(path: Path, what: str, kind: str, owner: str, names: froze
         held = {p.name for p in path.iterdir()}
     except OSError as exc:
         raise ConfigError(f"{what} {path}: cannot be listed ({exc.strerror or type(exc).__name__})") from exc
-    added = sorted(held - names - {OWNER_FILE})
-    if not held or (not added and (owned_by(path) == (kind, owner) or legacy(path))):
+    added, mark = sorted(held - names - {OWNER_FILE}), owned_by(path)
+    if not held or (not added and (mark == (kind, owner) or legacy(path))):
         return
-    mark = owned_by(path)
     found = (f"an hpsearch {mark[0]} of {mark[1]!r}" if mark and mark != (kind, owner) else
              f"files hpsearch did not write ({', '.join(added[:5])})" if added else "files hpsearch did not write")
     raise ConfigError(f"{what} {path}: holds {found}, which a new {kind} of {owner!r} would replace; name a new or "

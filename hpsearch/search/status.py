@@ -16,7 +16,7 @@ from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint
 from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.findings import sentence
-from hpsearch.io import atomic_write
+from hpsearch.io import atomic_write, existing_ancestor
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import confirmation
 from hpsearch.search.connection import mask_url
@@ -98,7 +98,7 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False,
         raise ConfigError(f"trial {trial.number} is {trial.state.name.lower()}; only complete or pruned trials "
                           "can be exported")
     config = from_dict(trial.config, f"trial {trial.number} config")
-    with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=_existing_ancestor(out)) as tmp:
+    with tempfile.TemporaryDirectory(prefix=".hpsearch-export-", dir=existing_ancestor(out)) as tmp:
         staged = Path(tmp) / CHECKPOINT_NAME
         damaged: list[str] = []
         if last:
@@ -119,12 +119,6 @@ def export_trial(loaded: LoadedStudy, which: str, out: Path, last: bool = False,
         # With --overwrite: a best generator left there would be read before the checkpoint (`sample DIR`).
         (out / BEST_GENERATOR).unlink(missing_ok=True)
     return out / CHECKPOINT_NAME
-
-
-def _existing_ancestor(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
 
 
 def fetch_checkpoint(artifacts: Path, trial: TrialRecord, dest: Path, damaged: list[str] | None = None) -> bool:
