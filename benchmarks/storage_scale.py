@@ -51,7 +51,7 @@ from _common import digits_study  # noqa: E402  (benchmarks/ is not a package)
 from cold_start import fresh_postgres  # noqa: E402
 
 from hpsearch.search import load_study_config, open_backend, open_study  # noqa: E402
-from hpsearch.search.worker import work_loop  # noqa: E402
+from hpsearch.search.worker import until, work_loop  # noqa: E402
 
 
 class SleepObjective:
@@ -77,7 +77,7 @@ def _one_worker(study_path: Path, url: str, sleep_s: float, target: int) -> tupl
     study = open_study(loaded, backend=backend)
     objective = SleepObjective(sleep_s)
     start = time.monotonic()  # opening the storage is a start's cost (cold_start.py), not a trial's
-    work_loop(study, backend, objective, target)
+    work_loop(study, backend, objective, until(target))
     return start, objective.calls
 
 

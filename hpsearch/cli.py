@@ -27,6 +27,7 @@ from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_text, check_writable
 from hpsearch.metrics import Evaluator, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
+from hpsearch.racing import RaceSettings
 from hpsearch.redaction import ScrubSecrets, remember_secrets, scrub
 from hpsearch.reports import build_report
 from hpsearch.runner import (
@@ -259,7 +260,54 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
                                                         "(default 3)")
     p.add_argument("--samples", type=int, help="generated images of each run's independent measurement "
                                                "(default: the study's metrics.samples)")
+    race = p.add_argument_group("racing", "--race: every candidate runs --seeds seeds, then one more seed per "
+                                          "round while it is not found worse than the leader")
+    race.add_argument("--race", action="store_true", help="race the candidates instead of --seeds runs of each")
+    race.add_argument("--confidence", type=float, help="chance of never dropping the true best over the whole "
+                                                       f"race (default {RACE_DEFAULTS.confidence})")
+    race.add_argument("--margin", type=float, help="relative practical margin: stop when every survivor is within "
+                                                   "it of the leader, e.g. 0.02 (default 0: never)")
+    race.add_argument("--max-seeds", type=int, help=f"seeds per candidate at most (default {RACE_DEFAULTS.max_seeds})")
+    race.add_argument("--budget", type=int, help="runs in all at most (default: no limit but --max-seeds)")
+    race.add_argument("--test", choices=("paired", "welch"), help="paired t on the per-seed differences, or Welch "
+                                                                 f"(default {RACE_TEST})")
     _add_local_workers(p)
+
+
+RACE_DEFAULTS = RaceSettings()
+RACE_TEST = "paired" if RACE_DEFAULTS.paired else "welch"
+
+
+def _race_settings(args: argparse.Namespace, candidates: int) -> RaceSettings | None:
+    """The race the flags ask for (None without --race).
+
+    Raises:
+        ConfigError: a racing flag without --race, or a value out of its range (named by flag).
+    """
+    given = [f for f, v in (("--confidence", args.confidence), ("--margin", args.margin), ("--max-seeds",
+             args.max_seeds), ("--budget", args.budget), ("--test", args.test)) if v is not None]
+    if not args.race:
+        if given:
+            raise ConfigError(f"{given[0]}: only with --race")
+        return None
+    d = RACE_DEFAULTS
+    confidence = d.confidence if args.confidence is None else args.confidence
+    margin = d.margin if args.margin is None else args.margin
+    max_seeds = d.max_seeds if args.max_seeds is None else args.max_seeds
+    if not 0.5 <= confidence < 1:
+        raise ConfigError(f"--confidence: must be in [0.5, 1), e.g. 0.95; got {confidence}")
+    if not 0 <= margin < 1:
+        raise ConfigError(f"--margin: relative, in [0, 1), e.g. 0.02 for 2%; got {margin}")
+    _check_count("--max-seeds", max_seeds, 1000)
+    if not 2 <= args.seeds <= max_seeds:
+        raise ConfigError(f"--seeds: a race's first round needs at least 2 seeds (a t test needs a spread) and at "
+                          f"most --max-seeds ({max_seeds}); got {args.seeds}")
+    if args.budget is not None and not candidates * args.seeds <= args.budget <= 10_000_000:
+        raise ConfigError(f"--budget: the first round alone is {candidates} candidates × {args.seeds} seeds = "
+                          f"{candidates * args.seeds} runs; must be in {candidates * args.seeds}..10000000; "
+                          f"got {args.budget}")
+    return RaceSettings(args.seeds, confidence, margin, max_seeds, args.budget,
+                        (args.test or RACE_TEST) == "paired")
 
 
 def _run_confirm(args: argparse.Namespace) -> int:
@@ -278,14 +326,16 @@ def _run_confirm(args: argparse.Namespace) -> int:
     with _flag("--per", "per"):
         check_per(search, args.per)
         sources = choose_sources(trials, args.top, args.per)
+    race = _race_settings(args, len(sources))
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
     with _flag("--samples"):
         check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])
     _warn_password_in_argv(args)
-    with _flag("--samples"):
-        planned = plan_confirmation(loaded, sources, args.seeds, samples)
-    _logger.info("confirming %d configurations × %d seeds (%d runs planned in %s)", len(sources), args.seeds,
-                 planned, companion_name(loaded.cfg.study))
+    with _flag("--samples", "samples"):
+        planned = plan_confirmation(loaded, sources, args.seeds, samples, race=race)
+    _logger.info("%s %d configurations %s (%d runs planned in %s)", "racing" if race else "confirming",
+                 len(sources), f"from {args.seeds} seeds each" if race else f"× {args.seeds} seeds", planned,
+                 companion_name(loaded.cfg.study))
     if args.workers == 1:
         stop = GracefulStop().install()
         run_worker(loaded, data_dir, args.device, stop=stop, prepared=prepared, confirm=True)

@@ -78,5 +78,7 @@ def section(found: Confirmation | None, singles: SingleRuns, plot_div: str, winn
     return (f"<h2>Findings</h2><p>Confirmed by {found.done} of {found.planned} planned runs: each "
             f"configuration retrained with fresh seeds, each run's kept generator measured once more on "
             f"{found.samples} images it was not chosen on. Intervals are 95% t intervals of the mean; two "
-            f"configurations whose interval of difference (Welch) contains 0 are not distinguishable.</p>"
+            f"configurations whose interval of difference (Welch) contains 0 are not distinguishable. P(best) is the "
+            f"probability that a configuration's true mean is the lowest given all the runs (the posterior of a "
+            f"normal model with one variance shared by the configurations).</p>"
             f"<ul>{items}</ul>{effects}{plot_div}{grid}")

@@ -9,10 +9,19 @@ not score it. The runs are trials of a companion study `<study>.confirm` in the 
 storage: workers, heartbeats, retries, the proxy and the dashboard handle them like any
 trial, and each run is enqueued once as (source trial, seed index), so re-running `confirm`
 resumes and never duplicates a run.
+
+Run i of every configuration trains with the same seed (derived from the study's base seed and
+i: the same initialisation stream, data order and evaluation batch), so configurations are
+compared on paired seeds. A fixed confirmation plans K × N runs at once; a race
+(`hpsearch.racing`) plans one round at a time: its state is a function of the runs that
+exist, and whoever finds a round complete (a worker, or `hpsearch confirm` itself) tests it
+and plans the next round, so several workers on several machines share a race and a killed
+race continues from its runs.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -29,6 +38,7 @@ from hpsearch.config import MAX_SEED, from_dict, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.errors import ConfigError
 from hpsearch.findings import Ranked, effects, rank, sentence
+from hpsearch.racing import RaceSettings, RaceState, p_best, replay
 from hpsearch.runner import remeasure, run_training
 from hpsearch.search.backend import Backend
 from hpsearch.search.config import LoadedStudy
@@ -38,8 +48,11 @@ from hpsearch.search.storage import storage_seconds
 from hpsearch.search.study import make_storage, study_backend
 from hpsearch.training import describe_device
 
+_logger = logging.getLogger(__name__)
+
 SUFFIX = ".confirm"
-SEED_STRIDE = 1_000_003  # run i of a configuration trains with its search seed + (i + 1) * this (mod 2**31-1)
+SEED_STRIDE = 1_000_003  # run i of every configuration trains with the base seed + (i + 1) * this (mod 2**31-1)
+WAIT_POLL_S = 2.0  # a race's worker with no run to take polls this often for the next round
 _MAX_SOURCE, _MAX_SEEDS = 10_000_000, 10_000  # the ranges of the two parameters that name a run
 
 
@@ -103,20 +116,44 @@ def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[
 
 
 def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: int, samples: int,
-                      backend: Backend | None = None) -> int:
-    """Create the companion study if need be and plan its runs (`plan_runs`) under its claim lock: two
-    `hpsearch confirm` started together would otherwise both read the plan and enqueue a run twice.
+                      backend: Backend | None = None, race: RaceSettings | None = None) -> int:
+    """Create the companion study if need be and plan its runs under its claim lock: two `hpsearch
+    confirm` started together would otherwise both read the plan and enqueue a run twice.
+
+    Args:
+        seeds: runs per configuration (a race: its first round).
+        race: plan a race over `sources` instead of `seeds` runs of each (`start_race`).
 
     Returns:
         how many runs the plan now holds.
+
+    Raises:
+        ConfigError: the companion's runs were measured with other samples, or it holds the other kind
+            of confirmation, or a race with other settings.
     """
     backend = backend if backend is not None else study_backend(loaded)
     companion = open_companion(loaded, backend, create=True)
     lock = backend.claim_lock(companion.study_name).acquire()
     try:
+        _check_samples(companion, samples)
+        if race is not None:
+            start_race(companion, sources, race)
+            companion.set_user_attr("samples", samples)
+            advance_race(companion)
+            return planned_runs(companion)
+        if RACE_ATTR in companion.user_attrs:
+            raise ConfigError(f"study {loaded.cfg.study!r}: its confirmation is a race; go on with `hpsearch confirm "
+                              "--race` (the race's settings are kept) or confirm in a study of its own")
         return plan_runs(companion, sources, seeds, samples)
     finally:
         lock.release()
+
+
+def _check_samples(companion: optuna.Study, samples: int) -> None:
+    stored = companion.user_attrs.get("samples")
+    if stored is not None and stored != samples:
+        raise ConfigError(f"samples: this study's confirmation runs were measured with {stored} samples; "
+                          f"confirm with the same number so that all runs are comparable (got {samples})")
 
 
 def plan_runs(companion: optuna.Study, sources: list[TrialRecord], seeds: int, samples: int) -> int:
@@ -126,28 +163,129 @@ def plan_runs(companion: optuna.Study, sources: list[TrialRecord], seeds: int, s
     Raises:
         ConfigError: earlier runs of this study were measured with another number of samples.
     """
-    stored = companion.user_attrs.get("samples")
-    if stored is not None and stored != samples:
-        raise ConfigError(f"samples: this study's confirmation runs were measured with {stored} samples; "
-                          f"confirm with the same number so that all runs are comparable (got {samples})")
+    _check_samples(companion, samples)
     companion.set_user_attr("samples", samples)
+    _enqueue(companion, [(source.number, index) for source in sources for index in range(seeds)])
+    return planned_runs(companion)
+
+
+def _enqueue(companion: optuna.Study, runs: list[tuple[int, int]]) -> None:
+    """Enqueue each (source, seed index) run that was never planned, and record the plan."""
     planned = {tuple(p) for p in companion.user_attrs.get("planned", [])}
-    for source in sources:
-        for index in range(seeds):
-            if (source.number, index) not in planned:
-                companion.enqueue_trial({"source": source.number, "seed_index": index}, skip_if_exists=True)
-                planned.add((source.number, index))
+    for run in runs:
+        if run not in planned:
+            companion.enqueue_trial({"source": run[0], "seed_index": run[1]}, skip_if_exists=True)
+            planned.add(run)
     companion.set_user_attr("planned", sorted([list(p) for p in planned]))
-    return len(planned)
+
+
+RACE_ATTR = "race"
+_GROWABLE = ("max_seeds", "budget")  # a race stopped on its budget may be given more; nothing else may change
+
+
+def start_race(companion: optuna.Study, sources: list[TrialRecord], settings: RaceSettings) -> None:
+    """Store the race's candidates and settings in the companion study, or check them against a stored race.
+
+    A race goes on with the candidates it started with (the search may have found others since: a
+    new race needs a study of its own), and with its confidence, margin, first round and test:
+    changing them mid-race would void the chance the race promises. `max_seeds` and `budget`
+    may grow (a race stopped on its budget goes on).
+
+    Raises:
+        ConfigError: the companion holds a fixed confirmation, or a race with other settings.
+    """
+    stored = companion.user_attrs.get(RACE_ATTR)
+    wanted = settings.to_dict()
+    if stored is None:
+        if companion.user_attrs.get("planned"):
+            raise ConfigError("race: this study's confirmation runs are a fixed plan (`hpsearch confirm` without "
+                              "--race); go on without --race, or race in a study of its own")
+        companion.set_user_attr(RACE_ATTR, {"settings": wanted, "candidates": [s.number for s in sources]})
+        return
+    old = stored["settings"]
+    changed = [k for k in wanted if k not in _GROWABLE and wanted[k] != old.get(k)]
+    if changed:
+        flags = {"first": "--seeds", "confidence": "--confidence", "margin": "--margin", "paired": "--test"}
+        raise ConfigError("race: this study's race runs with " + ", ".join(f"{flags.get(k, k)} {old.get(k)}"
+                                                                            for k in changed)
+                          + "; a race keeps the settings it started with (its error promise rests on them)")
+    if sorted(stored["candidates"]) != sorted(s.number for s in sources):
+        _logger.warning("the race goes on with its candidates, trials %s (the search's choice now: %s)",
+                        stored["candidates"], [s.number for s in sources])
+    grown = {k: _larger(old.get(k), wanted[k]) for k in _GROWABLE}
+    companion.set_user_attr(RACE_ATTR, {"settings": {**old, **grown}, "candidates": stored["candidates"]})
+
+
+def _larger(old: object, new: object) -> object:
+    """The larger of a stored and a given limit (None: no limit)."""
+    if old is None or new is None:
+        return None
+    return max(int(old), int(new))  # type: ignore[call-overload]
+
+
+def race_settings(companion: optuna.Study) -> tuple[RaceSettings, list[int]] | None:
+    """The companion's race settings and candidates, or None when its confirmation is not a race."""
+    stored = companion.user_attrs.get(RACE_ATTR)
+    if stored is None:
+        return None
+    return RaceSettings(**stored["settings"]), [int(c) for c in stored["candidates"]]
+
+
+def race_runs(companion: optuna.Study) -> dict[int, dict[int, float]]:
+    """source → {seed index: value} of the runs that ended: a completed run's value, NaN for a run that
+    failed or was pruned with no attempt of it waiting or running (a retry keeps it pending)."""
+    ended: dict[tuple[int, int], float] = {}
+    pending: set[tuple[int, int]] = set()
+    for trial in companion.get_trials(deepcopy=False):
+        if "source" not in trial.params:
+            continue
+        key = (int(trial.params["source"]), int(trial.params["seed_index"]))
+        if trial.state == TrialState.COMPLETE and trial.value is not None:
+            ended[key] = float(trial.value)
+        elif trial.state in (TrialState.WAITING, TrialState.RUNNING):
+            pending.add(key)
+        elif key not in ended:
+            ended[key] = math.nan
+    runs: dict[int, dict[int, float]] = {}
+    for (source, index), value in ended.items():
+        if (source, index) not in pending or math.isfinite(value):
+            runs.setdefault(source, {})[index] = value
+    return runs
+
+
+def advance_race(companion: optuna.Study) -> RaceState[int]:
+    """Test every round the runs complete and enqueue the runs the next round needs (the caller holds the
+    companion's claim lock). Returns the race's state."""
+    found = race_settings(companion)
+    assert found is not None, "advance_race on a companion without a race"
+    settings, candidates = found
+    state = replay(settings, candidates, race_runs(companion))
+    _enqueue(companion, state.needed)
+    return state
+
+
+def next_run(companion: optuna.Study) -> str:
+    """What a confirmation worker does next, decided under the companion's claim lock: "run" a waiting
+    run, "wait" for others' runs of a race's round to end (then the next round is planned), or "done".
+    A fixed plan is done once no run waits; a race once it has stopped."""
+    racing = RACE_ATTR in companion.user_attrs
+    state = advance_race(companion) if racing else None
+    trials = companion.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
+    if any(t.state == TrialState.WAITING for t in trials):
+        return "run"
+    return "wait" if state is not None and state.stop is None and trials else "done"
 
 
 def planned_runs(companion: optuna.Study) -> int:
     return len(companion.user_attrs.get("planned", []))
 
 
-def run_seeds(source_seed: int, index: int) -> tuple[int, int]:
-    """The fresh training seed of run `index` of a configuration, and its (different) evaluation seed."""
-    train = (source_seed + (index + 1) * SEED_STRIDE) % MAX_SEED
+def run_seeds(base_seed: int, index: int) -> tuple[int, int]:
+    """The fresh training seed of run `index` of every configuration, and its (different) evaluation seed.
+
+    From the study's base seed, not the source trial's: run i of every candidate must use the same
+    seeds (paired), also in a study that searched the seed."""
+    train = (base_seed + (index + 1) * SEED_STRIDE) % MAX_SEED
     return train, (train + 1) % MAX_SEED
 
 
@@ -177,7 +315,7 @@ class ConfirmObjective:
         source = self.sources.get(source_number)
         if source is None or source.config is None:  # not an enqueued run (a worker raced past the plan)
             raise ConfigError(f"confirmation run of trial {source_number}: no such completed trial in the search")
-        train_seed, eval_seed = run_seeds(source.seed or 0, index)
+        train_seed, eval_seed = run_seeds(self.loaded.base_config.train.seed, index)
         cfg = replace_sections(from_dict(source.config, f"trial {source_number} config"), train={"seed": train_seed})
         objective, record = self.loaded.cfg.objective, TrialWriter(trial)
         run_dir, retry = trial_run_dir(self.loaded.runs_dir / "confirm", trial)
@@ -198,6 +336,40 @@ class ConfirmObjective:
 
 
 @dataclass
+class Race:
+    """A race's settings and where it stands (`hpsearch.racing`), for status and the report."""
+
+    settings: RaceSettings
+    state: RaceState[int]
+
+    def sentence(self, names: Mapping[int, str]) -> str:
+        """Why the race stopped (or where it is), e.g. "budget spent: trials 9 and 0 not separated (10 seeds
+        each)", then who left it and when."""
+        s, state = self.settings, self.state
+        who = _and([names.get(c, f"trial {c}") for c in state.survivors])
+        if state.stop == "separated" and state.survivors:
+            head = f"separated: {who} is the best after {state.rounds} rounds ({state.seeds} seeds)"
+        elif state.stop == "separated":
+            head = "separated: every candidate left the race (their runs failed)"
+        elif state.stop == "equivalent":
+            head = f"equivalent within {s.margin:.0%}: {who} ({state.seeds} seeds each)"
+        elif state.stop == "budget":
+            head = f"budget spent: {who} not separated ({state.seeds} seeds each)"
+        else:
+            head = f"running: round {state.rounds + 1}, {who} at {state.seeds} seeds each"
+        gone = [f"{names.get(c, f'trial {c}')} after {d.seeds} seeds ("
+                + ("a run failed" if d.failed else f"worse than {names.get(d.leader, f'trial {d.leader}')}, "
+                   f"p = {d.p:.2g}") + ")" for c, d in self.state.dropped.items()]
+        test = "paired t" if s.paired else "Welch t"
+        return (f"race ({test} tests, {s.confidence:.0%} confidence of keeping the best, {state.spent} runs): {head}"
+                + (f"; dropped: {'; '.join(gone)}" if gone else ""))
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1] if items else "none"
+
+
+@dataclass
 class Confirmation:
     """What a study's confirmation runs say, read once for status and the report.
 
@@ -210,6 +382,9 @@ class Confirmation:
         done, planned: completed and planned runs; samples: images per independent measurement.
         collapsed: configuration name → how many of its runs' independent measurements were
             flagged `collapse` (absent: none).
+        p_best: configuration name → the probability that it is the best given its runs
+            (`hpsearch.racing.p_best`); None while no configuration has two runs.
+        race: the race, when the confirmation is one.
     """
 
     objective: str
@@ -220,6 +395,8 @@ class Confirmation:
     planned: int
     samples: int
     collapsed: dict[str, int] = field(default_factory=dict)
+    p_best: dict[str, float] | None = None
+    race: Race | None = None
 
     @property
     def winner(self) -> TrialRecord:
@@ -227,8 +404,17 @@ class Confirmation:
         return self.sources[self.ranking[0].name]
 
     def sentences(self) -> list[str]:
-        """One finding per configuration, worded from the numbers."""
-        return [sentence(r, self.ranking[0], self.objective) + self.collapse_note(r.name) for r in self.ranking]
+        """The race's stopping reason (when a race), then one finding per configuration, worded from the numbers."""
+        head = [self.race.sentence({s.number: name for name, s in self.sources.items()})] if self.race else []
+        return head + [sentence(r, self.ranking[0], self.objective) + self.chance(r.name) + self.collapse_note(r.name)
+                       for r in self.ranking]
+
+    def chance(self, name: str) -> str:
+        """" — P(best) 0.87" (empty without a posterior)."""
+        if self.p_best is None:
+            return ""
+        p = self.p_best.get(name, 0.0)
+        return f" — P(best) {p:.2f}" if 0.005 <= p <= 0.995 else f" — P(best) {'<0.01' if p < 0.5 else '>0.99'}"
 
     def collapse_note(self, name: str) -> str:
         """" — COLLAPSED in k of n runs" for a configuration whose generators collapsed; else empty."""
@@ -257,10 +443,12 @@ def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | No
         by_config.setdefault(describe(source), []).append(value)
         if (run.measured or {}).get("collapse") is True:
             collapsed[describe(source)] = collapsed.get(describe(source), 0) + 1
+    found = race_settings(companion)
+    race = Race(found[0], replay(found[0], found[1], race_runs(companion))) if found else None
     return Confirmation(loaded.cfg.objective, rank(by_config) if by_config else [], _effects(confirmed),
                         {describe(source): source for source, _ in confirmed},
                         sum(r.state == TrialState.COMPLETE for r in runs), planned_runs(companion),
-                        int(companion.user_attrs.get("samples", 0)), collapsed)
+                        int(companion.user_attrs.get("samples", 0)), collapsed, p_best(by_config), race)
 
 
 def _effects(confirmed: list[tuple[TrialRecord, float]]) -> dict[str, list[Ranked]]:

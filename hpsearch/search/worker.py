@@ -27,7 +27,7 @@ from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.backend import Backend, probe_storage
 from hpsearch.search.config import LoadedStudy
-from hpsearch.search.confirm import ConfirmObjective, open_companion, planned_runs, source_records
+from hpsearch.search.confirm import WAIT_POLL_S, ConfirmObjective, next_run, open_companion, source_records
 from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
@@ -80,16 +80,27 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
     make_outputs(loaded)
     store = AtomicArtifactStore(str(loaded.artifacts_dir))
     objective: Objective | ConfirmObjective
-    if confirm:  # the companion study's runs, until every planned one has run
+    schedule: Schedule
+    if confirm:  # the companion study's runs, until every planned one has run (a race: until it stops)
         objective = ConfirmObjective(loaded, source_records(search), dataset, device, data_dir / "cache", store,
                                      int(study.user_attrs.get("samples", loaded.base_config.metrics.samples)))
-        target: int | None = planned_runs(study)
+        schedule = next_run
     else:
         objective = Objective(loaded, dataset, device, data_dir / "cache", store)
-        target = n_trials if n_trials is not None else loaded.cfg.stop.n_trials
+        schedule = until(n_trials if n_trials is not None else loaded.cfg.stop.n_trials)
     objective.stop = stop
     timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
-    return work_loop(study, backend, objective, target, timeout, stop)
+    return work_loop(study, backend, objective, schedule, timeout, stop)
+
+
+Schedule = Callable[[optuna.Study], str]
+"""What a worker does next, asked under the study's claim lock: "run" a trial, "wait" for others' trials
+(a race's round), or "done"."""
+
+
+def until(n_trials: int | None) -> Schedule:
+    """A search's schedule: run trials until finished plus running ones reach `n_trials` (None: no limit)."""
+    return lambda study: "done" if _done(study, n_trials) else "run"
 
 
 class TrialObjective(Protocol):
@@ -102,9 +113,9 @@ class TrialObjective(Protocol):
     def __call__(self, trial: optuna.Trial) -> float: ...
 
 
-def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, target: int | None,
+def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, schedule: Schedule,
               timeout: float | None = None, stop: Callable[[], bool] | None = None) -> int:
-    """The worker's loop: claim, check the target, run one trial, until the target, the time or `stop()`.
+    """The worker's loop: claim, ask the schedule, run one trial, until it says done, the time or `stop()`.
 
     Separate from `run_worker` so that a benchmark can drive the real loop and storage path with an
     objective that does no training (`benchmarks/storage_scale.py`).
@@ -116,12 +127,17 @@ def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, 
     ran, failed_in_a_row, start = 0, 0, time.monotonic()
     while (timeout is None or time.monotonic() - start < timeout) and not (stop and stop()):
         # Under the study's claim lock: fail trials whose worker died (their retries are queued),
-        # check the target, and create the next trial; the lock is released once the trial exists.
+        # ask the schedule, and create the next trial; the lock is released once the trial exists.
         lock = backend.claim_lock(study.study_name).acquire()
         try:
             optuna.storages.fail_stale_trials(study)
-            if _done(study, target):
+            step = schedule(study)
+            if step == "done":
                 break
+            if step == "wait":
+                lock.release()
+                _wait(stop)
+                continue
             objective.on_start, objective.current = lock.release, None
             # One trial per call; an invalid combination (ConfigError) or an unusable checkpoint of a dead
             # attempt (CheckpointError) fails its trial with the reason and the worker goes on (until
@@ -144,6 +160,13 @@ def work_loop(study: optuna.Study, backend: Backend, objective: TrialObjective, 
             raise ConfigError(f"{failed_in_a_row} trials in a row failed in this worker, the last one with: "
                               f"{failure}; fix that and run again (the failed trials stay in the study)")
     return ran
+
+
+def _wait(stop: Callable[[], bool] | None) -> None:
+    """Sleep a poll interval, waking early when `stop()` fires."""
+    deadline = time.monotonic() + WAIT_POLL_S
+    while time.monotonic() < deadline and not (stop and stop()):
+        time.sleep(0.1)
 
 
 def _failure(trials: list[FrozenTrial], number: int | None) -> str | None:

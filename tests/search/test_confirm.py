@@ -46,7 +46,7 @@ def test_confirm_trains_fresh_seeds_measures_independently_and_resumes_without_d
         attrs, source = run.user_attrs, search[run.params["source"]]
         assert run.state == TrialState.COMPLETE and math.isfinite(run.value)
         assert attrs["config"]["model"] == source.user_attrs["config"]["model"]  # the same configuration
-        assert (attrs["train_seed"], attrs["eval_seed"]) == run_seeds(source.user_attrs["seed"], attrs["seed_index"])
+        assert (attrs["train_seed"], attrs["eval_seed"]) == run_seeds(0, attrs["seed_index"])  # the base seed: paired
         assert attrs["train_seed"] != source.user_attrs["seed"] and attrs["eval_seed"] != attrs["train_seed"]
         assert attrs["config"]["train"]["seed"] == attrs["train_seed"] and attrs["samples"] == 200
         assert math.isfinite(attrs["best_value"]) and attrs["best_artifact"]
@@ -68,7 +68,7 @@ def test_confirm_trains_fresh_seeds_measures_independently_and_resumes_without_d
     assert len(optuna.load_study(study_name="tiny.confirm", storage=storage).get_trials()) == n
     capsys.readouterr()
     assert main([*args, "--samples", "300"]) == 2  # the runs must stay comparable
-    assert "--samples: samples: this study's confirmation runs were measured with 200" in capsys.readouterr().err
+    assert "error: --samples: this study's confirmation runs were measured with 200" in capsys.readouterr().err
     assert main([*args, "--per", "nope"]) == 2
     assert "error: --per 'nope': no completed trial has this parameter" in capsys.readouterr().err
     assert main([*args, "--per", "z_dim"]) == 2  # a range: one "configuration" per drawn number (issue 24)
