@@ -94,7 +94,11 @@ def check_per(search: optuna.Study, per: list[str]) -> None:
 
 
 def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[TrialRecord]:
-    """The `top` best completed trials, then the best completed trial for each value of each `per` parameter.
+    """The best completed trials of the `top` best configurations, then the best completed trial for each value
+    of each `per` parameter.
+
+    A configuration drawn twice by the search (same parameters) is one candidate: its confirmation
+    runs would train the same config with the same seeds twice.
 
     Raises:
         ConfigError: no completed trial, or a `per` parameter that no completed trial has.
@@ -103,6 +107,10 @@ def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[
                        and math.isfinite(t.value)), key=lambda t: t.objective_value)
     if not complete:
         raise ConfigError("the study has no completed trial to confirm")
+    distinct: dict[str, TrialRecord] = {}
+    for t in complete:
+        distinct.setdefault(repr(sorted(t.params.items())), t)
+    complete = list(distinct.values())
     chosen = {t.number: t for t in complete[:top]}
     for param in per:
         values = sorted({repr(t.params[param]) for t in complete if param in t.params})

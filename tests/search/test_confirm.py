@@ -87,6 +87,8 @@ def test_choose_sources_takes_the_top_then_the_best_of_each_choice() -> None:
     assert [t.number for t in choose_sources(trials, 1, [])] == [1]
     assert [t.number for t in choose_sources(trials, 1, ["g"])] == [1, 2]  # pruned trials are never confirmed
     assert [t.number for t in choose_sources(trials, 2, ["g", "d"])] == [1, 0, 2]
+    again = [*trials, _record(5, 4.5, g="cbn", d="concat")]  # trial 1's configuration, drawn again
+    assert [t.number for t in choose_sources(again, 2, [])] == [1, 0]
 
 
 @pytest.mark.slow
