@@ -42,6 +42,7 @@ from hpsearch.sampling import check_same_classes, class_labels, generate, load_g
 from hpsearch.search import (
     LoadedStudy,
     artifacts_dir,
+    check_confirmation,
     check_packing,
     check_per,
     choose_sources,
@@ -327,6 +328,8 @@ def _run_confirm(args: argparse.Namespace) -> int:
         check_per(search, args.per)
         sources = choose_sources(trials, args.top, args.per)
     race = _race_settings(args, len(sources))
+    with _flag("--samples", "samples"):
+        check_confirmation(loaded, sources, samples, race)  # before any data is cached
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
     with _flag("--samples"):
         check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])

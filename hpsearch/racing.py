@@ -130,7 +130,8 @@ def replay(settings: RaceSettings, candidates: Sequence[K], runs: Mapping[K, Map
             round a candidate reached are ignored, so a run finished after its candidate was dropped
             changes nothing.
     """
-    survivors, dropped, n, rounds = list(candidates), {}, settings.first, 0
+    survivors, n, rounds = list(candidates), settings.first, 0
+    dropped: dict[K, Dropped[K]] = {}
     while True:
         missing = [(c, i) for c in survivors for i in range(n) if i not in runs.get(c, {})]
         if missing:

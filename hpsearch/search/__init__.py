@@ -26,13 +26,13 @@ from hpsearch.search.backend import Backend, open_backend, scheme_of
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
     Confirmation,
+    check_confirmation,
     check_per,
     choose_sources,
     companion_name,
     confirmation,
     open_companion,
     plan_confirmation,
-    plan_runs,
 )
 from hpsearch.search.connection import mask_url
 from hpsearch.search.noise import SingleRuns, collapse_note, single_runs
@@ -60,6 +60,7 @@ __all__ = [
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
     "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
     "study_summary", "Confirmation", "check_per", "choose_sources", "companion_name", "confirmation", "open_companion",
-    "plan_confirmation", "plan_runs", "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
+    "plan_confirmation", "check_confirmation",
+    "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
     "gpu_memory", "measure_trial_peak", "snapshot",
 ]

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import optuna
 import torch
@@ -130,51 +131,90 @@ def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: in
 
     Args:
         seeds: runs per configuration (a race: its first round).
-        race: plan a race over `sources` instead of `seeds` runs of each (`start_race`).
+        race: plan a race over `sources` instead of `seeds` runs of each.
 
     Returns:
         how many runs the plan now holds.
 
     Raises:
-        ConfigError: the companion's runs were measured with other samples, or it holds the other kind
-            of confirmation, or a race with other settings.
+        ConfigError: as `check_plan`.
     """
     backend = backend if backend is not None else study_backend(loaded)
     companion = open_companion(loaded, backend, create=True)
     lock = backend.claim_lock(companion.study_name).acquire()
     try:
-        _check_samples(companion, samples)
-        if race is not None:
-            start_race(companion, sources, race)
-            companion.set_user_attr("samples", samples)
-            advance_race(companion)
+        stored = check_plan(companion, sources, samples, race)
+        companion.set_user_attr("samples", samples)
+        if stored is None:
+            _enqueue(companion, [(source.number, index) for source in sources for index in range(seeds)])
             return planned_runs(companion)
-        if RACE_ATTR in companion.user_attrs:
-            raise ConfigError(f"study {loaded.cfg.study!r}: its confirmation is a race; go on with `hpsearch confirm "
-                              "--race` (the race's settings are kept) or confirm in a study of its own")
-        return plan_runs(companion, sources, seeds, samples)
+        if sorted(stored["candidates"]) != sorted(s.number for s in sources):
+            _logger.warning("the race goes on with its candidates, trials %s (the search's choice now: %s)",
+                            stored["candidates"], [s.number for s in sources])
+        companion.set_user_attr(RACE_ATTR, stored)
+        advance_race(companion)
+        return planned_runs(companion)
     finally:
         lock.release()
 
 
-def _check_samples(companion: optuna.Study, samples: int) -> None:
-    stored = companion.user_attrs.get("samples")
-    if stored is not None and stored != samples:
-        raise ConfigError(f"samples: this study's confirmation runs were measured with {stored} samples; "
-                          f"confirm with the same number so that all runs are comparable (got {samples})")
+def check_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], samples: int,
+                       race: RaceSettings | None) -> None:
+    """`check_plan` against the companion study when there is one, reading only: run before any data is
+    cached or anything created, so that a refused confirm leaves nothing behind."""
+    try:
+        companion = open_companion(loaded)
+    except ConfigError:  # none yet: nothing to be consistent with
+        return
+    check_plan(companion, sources, samples, race)
 
 
-def plan_runs(companion: optuna.Study, sources: list[TrialRecord], seeds: int, samples: int) -> int:
-    """Enqueue every (source, seed index) run not enqueued before; returns how many runs the plan now holds.
-    The caller holds the companion's claim lock (`plan_confirmation`).
+RACE_ATTR = "race"
+_GROWABLE = ("max_seeds", "budget")  # a race stopped on its budget may be given more; nothing else may change
+
+
+def check_plan(companion: optuna.Study, sources: list[TrialRecord], samples: int,
+               race: RaceSettings | None) -> dict[str, Any] | None:
+    """What planning would store, checked against what the companion holds; writes nothing.
+
+    Runs stay comparable (the same `samples`), a fixed plan is not turned into a race nor a race
+    into a fixed plan, and a race keeps its candidates (the search may have found others since: a
+    new race needs a study of its own) and its confidence, margin, first round and test: changing
+    them mid-race would void the chance the race promises. `max_seeds` and `budget` may grow (a
+    race stopped on its budget goes on).
+
+    Returns:
+        the race attribute to store (None for a fixed plan).
 
     Raises:
-        ConfigError: earlier runs of this study were measured with another number of samples.
+        ConfigError: naming what differs and what the stored confirmation has.
     """
-    _check_samples(companion, samples)
-    companion.set_user_attr("samples", samples)
-    _enqueue(companion, [(source.number, index) for source in sources for index in range(seeds)])
-    return planned_runs(companion)
+    stored_samples = companion.user_attrs.get("samples")
+    if stored_samples is not None and stored_samples != samples:
+        raise ConfigError(f"samples: this study's confirmation runs were measured with {stored_samples} samples; "
+                          f"confirm with the same number so that all runs are comparable (got {samples})")
+    stored = companion.user_attrs.get(RACE_ATTR)
+    if race is None:
+        if stored is not None:
+            raise ConfigError(f"study {companion.study_name!r}: its confirmation is a race; go on with `hpsearch "
+                              "confirm --race` (the race's settings are kept) or confirm in a study of its own")
+        return None
+    wanted = race.to_dict()
+    if stored is None:
+        if companion.user_attrs.get("planned"):
+            raise ConfigError("race: this study's confirmation runs are a fixed plan (`hpsearch confirm` without "
+                              "--race); go on without --race, or race in a study of its own")
+        return {"settings": wanted, "candidates": [s.number for s in sources]}
+    race_settings(companion)  # checks what is stored
+    old = stored["settings"]
+    changed = [k for k in wanted if k not in _GROWABLE and wanted[k] != old[k]]
+    if changed:
+        flags = {"first": "--seeds", "confidence": "--confidence", "margin": "--margin", "paired": "--test"}
+        shown = {**old, "paired": "paired" if old["paired"] else "welch"}
+        raise ConfigError("race: this study's race runs with " + ", ".join(f"{flags[k]} {shown[k]}" for k in changed)
+                          + "; a race keeps the settings it started with (its error promise rests on them)")
+    grown = {k: _larger(old[k], wanted[k]) for k in _GROWABLE}
+    return {"settings": {**old, **grown}, "candidates": stored["candidates"]}
 
 
 def _enqueue(companion: optuna.Study, runs: list[tuple[int, int]]) -> None:
@@ -187,43 +227,6 @@ def _enqueue(companion: optuna.Study, runs: list[tuple[int, int]]) -> None:
     companion.set_user_attr("planned", sorted([list(p) for p in planned]))
 
 
-RACE_ATTR = "race"
-_GROWABLE = ("max_seeds", "budget")  # a race stopped on its budget may be given more; nothing else may change
-
-
-def start_race(companion: optuna.Study, sources: list[TrialRecord], settings: RaceSettings) -> None:
-    """Store the race's candidates and settings in the companion study, or check them against a stored race.
-
-    A race goes on with the candidates it started with (the search may have found others since: a
-    new race needs a study of its own), and with its confidence, margin, first round and test:
-    changing them mid-race would void the chance the race promises. `max_seeds` and `budget`
-    may grow (a race stopped on its budget goes on).
-
-    Raises:
-        ConfigError: the companion holds a fixed confirmation, or a race with other settings.
-    """
-    stored = companion.user_attrs.get(RACE_ATTR)
-    wanted = settings.to_dict()
-    if stored is None:
-        if companion.user_attrs.get("planned"):
-            raise ConfigError("race: this study's confirmation runs are a fixed plan (`hpsearch confirm` without "
-                              "--race); go on without --race, or race in a study of its own")
-        companion.set_user_attr(RACE_ATTR, {"settings": wanted, "candidates": [s.number for s in sources]})
-        return
-    old = stored["settings"]
-    changed = [k for k in wanted if k not in _GROWABLE and wanted[k] != old.get(k)]
-    if changed:
-        flags = {"first": "--seeds", "confidence": "--confidence", "margin": "--margin", "paired": "--test"}
-        raise ConfigError("race: this study's race runs with " + ", ".join(f"{flags.get(k, k)} {old.get(k)}"
-                                                                            for k in changed)
-                          + "; a race keeps the settings it started with (its error promise rests on them)")
-    if sorted(stored["candidates"]) != sorted(s.number for s in sources):
-        _logger.warning("the race goes on with its candidates, trials %s (the search's choice now: %s)",
-                        stored["candidates"], [s.number for s in sources])
-    grown = {k: _larger(old.get(k), wanted[k]) for k in _GROWABLE}
-    companion.set_user_attr(RACE_ATTR, {"settings": {**old, **grown}, "candidates": stored["candidates"]})
-
-
 def _larger(old: object, new: object) -> object:
     """The larger of a stored and a given limit (None: no limit)."""
     if old is None or new is None:
@@ -232,11 +235,31 @@ def _larger(old: object, new: object) -> object:
 
 
 def race_settings(companion: optuna.Study) -> tuple[RaceSettings, list[int]] | None:
-    """The companion's race settings and candidates, or None when its confirmation is not a race."""
+    """The companion's race settings and candidates, or None when its confirmation is not a race.
+
+    Raises:
+        ConfigError: the stored race is not one hpsearch wrote (edited by hand, or damaged).
+    """
     stored = companion.user_attrs.get(RACE_ATTR)
     if stored is None:
         return None
-    return RaceSettings(**stored["settings"]), [int(c) for c in stored["candidates"]]
+    try:
+        if set(stored["settings"]) != set(RaceSettings().to_dict()):
+            raise ValueError(f"settings: {sorted(RaceSettings().to_dict())}")
+        settings = RaceSettings(**stored["settings"])
+        candidates = [int(c) for c in stored["candidates"]]
+        if not candidates or len(set(candidates)) != len(candidates) or not all(
+                isinstance(c, int) and not isinstance(c, bool) for c in stored["candidates"]):
+            raise ValueError("candidates: distinct trial numbers")
+        if not all(isinstance(v, t) or v is None and k == "budget" for k, v, t in (
+                ("first", settings.first, int), ("max_seeds", settings.max_seeds, int),
+                ("budget", settings.budget, int), ("confidence", settings.confidence, float),
+                ("margin", settings.margin, float), ("paired", settings.paired, bool))):
+            raise ValueError("settings of the wrong type")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"study {companion.study_name!r}: its stored race ({RACE_ATTR!r} attribute) is not one "
+                          f"hpsearch wrote ({exc}); confirm in a study of its own") from exc
+    return settings, candidates
 
 
 def race_runs(companion: optuna.Study) -> dict[int, dict[int, float]]:
@@ -354,7 +377,7 @@ class Race:
         """Why the race stopped (or where it is), e.g. "budget spent: trials 9 and 0 not separated (10 seeds
         each)", then who left it and when."""
         s, state = self.settings, self.state
-        who = _and([names.get(c, f"trial {c}") for c in state.survivors])
+        who = _and([self._name(names, c) for c in state.survivors])
         if state.stop == "separated" and state.survivors:
             head = f"separated: {who} is the best after {state.rounds} rounds ({state.seeds} seeds)"
         elif state.stop == "separated":
@@ -365,12 +388,17 @@ class Race:
             head = f"budget spent: {who} not separated ({state.seeds} seeds each)"
         else:
             head = f"running: round {state.rounds + 1}, {who} at {state.seeds} seeds each"
-        gone = [f"{names.get(c, f'trial {c}')} after {d.seeds} seeds ("
-                + ("a run failed" if d.failed else f"worse than {names.get(d.leader, f'trial {d.leader}')}, "
-                   f"p = {d.p:.2g}") + ")" for c, d in self.state.dropped.items()]
+        gone = [f"{self._name(names, c)} after {d.seeds} seeds ("
+                + ("a run failed" if d.leader is None else f"worse than {self._name(names, d.leader)}, p = {d.p:.2g}")
+                + ")" for c, d in self.state.dropped.items()]
         test = "paired t" if s.paired else "Welch t"
         return (f"race ({test} tests, {s.confidence:.0%} confidence of keeping the best, {state.spent} runs): {head}"
                 + (f"; dropped: {'; '.join(gone)}" if gone else ""))
+
+
+    @staticmethod
+    def _name(names: Mapping[int, str], number: int) -> str:
+        return names.get(number, f"trial {number}")
 
 
 def _and(items: list[str]) -> str:

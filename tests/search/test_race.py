@@ -127,6 +127,27 @@ def test_a_race_keeps_its_settings_and_a_fixed_plan_is_not_turned_into_a_race(tm
         plan_confirmation(other, [_source(0), _source(1)], 3, 100, race=RaceSettings(first=3))
 
 
+@pytest.mark.parametrize("damaged", [1, {"settings": {"first": 3}, "candidates": [0]}, {"settings": "x"},
+                                     {"settings": {**RaceSettings().to_dict(), "first": "3"}, "candidates": [0]}])
+def test_a_damaged_stored_race_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                 damaged: object) -> None:
+    path = write_study(tmp_path)
+    loaded = load_study_config(path)
+    study = optuna.create_study(study_name="tiny", storage=loaded.storage_url)
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0, user_attrs={"config": {}}))
+    plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, race=RaceSettings(first=2))
+    assert main(["confirm", str(path), "--race", "--seeds", "2", "--test", "welch", *CPU, "--data-dir",
+                 str(tmp_path / "data")]) == 2  # another test mid-race: refused before any data is cached
+    assert "error: race: this study's race runs with --test paired; a race keeps the settings it started with" in \
+        capsys.readouterr().err and not (tmp_path / "data").exists()
+    open_companion(loaded).set_user_attr("race", damaged)
+    for command in (["status", str(path)], ["confirm", str(path), "--race", *CPU]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("hpsearch: error: study 'tiny.confirm': its stored race ('race' attribute) is not one "
+                              "hpsearch wrote") and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(("flags", "message"), [
     (["--margin", "0.02"], "--margin: only with --race"),
     (["--race", "--seeds", "1"], "--seeds: a race's first round needs at least 2 seeds"),
