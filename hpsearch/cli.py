@@ -40,6 +40,7 @@ from hpsearch.runner import (
 )
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
+    RACE_FLAGS,
     LoadedStudy,
     artifacts_dir,
     check_confirmation,
@@ -61,6 +62,7 @@ from hpsearch.search import (
     run_worker,
     serve_storage_proxy,
     set_threads_from_env,
+    stored_race,
     study_summary,
 )
 from hpsearch.stopping import GracefulStop
@@ -257,8 +259,8 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per", action="append", default=[], metavar="PARAM",
                    help="also the best completed trial for each value of this searched choice, e.g. g_cond "
                         "(repeatable)")
-    p.add_argument("--seeds", type=int, default=3, help="runs per configuration, each with a fresh training seed "
-                                                        "(default 3)")
+    p.add_argument("--seeds", type=int, help=f"runs per configuration, each with a fresh training seed (default "
+                                             f"{FIXED_SEEDS}; a race: its first round, default {RACE_DEFAULTS.first})")
     p.add_argument("--samples", type=int, help="generated images of each run's independent measurement "
                                                "(default: the study's metrics.samples)")
     race = p.add_argument_group("racing", "--race: every candidate runs --seeds seeds, then one more seed per "
@@ -277,44 +279,52 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
 
 RACE_DEFAULTS = RaceSettings()
 RACE_TEST = "paired" if RACE_DEFAULTS.paired else "welch"
+FIXED_SEEDS = 3
 
 
-def _race_settings(args: argparse.Namespace, candidates: int) -> RaceSettings | None:
-    """The race the flags ask for (None without --race).
+def _race_settings(args: argparse.Namespace, loaded: LoadedStudy, sources: int) -> RaceSettings | None:
+    """The race the flags ask for (None without --race): a race that exists goes on with its settings, and a
+    flag given again must match them (`--max-seeds`, `--budget` may grow).
 
     Raises:
         ConfigError: a racing flag without --race, or a value out of its range (named by flag).
     """
-    given = [f for f, v in (("--confidence", args.confidence), ("--margin", args.margin), ("--max-seeds",
-             args.max_seeds), ("--budget", args.budget), ("--test", args.test)) if v is not None]
+    given = {"first": args.seeds, "confidence": args.confidence, "margin": args.margin,
+             "max_seeds": args.max_seeds, "budget": args.budget,
+             "paired": None if args.test is None else args.test == "paired"}
+    given = {k: v for k, v in given.items() if v is not None}
     if not args.race:
-        if given:
-            raise ConfigError(f"{given[0]}: only with --race")
+        extra = [RACE_FLAGS[k] for k in given if k != "first"]
+        if extra:
+            raise ConfigError(f"{extra[0]}: only with --race")
         return None
-    d = RACE_DEFAULTS
-    confidence = d.confidence if args.confidence is None else args.confidence
-    margin = d.margin if args.margin is None else args.margin
-    max_seeds = d.max_seeds if args.max_seeds is None else args.max_seeds
-    if not 0.5 <= confidence < 1:
-        raise ConfigError(f"--confidence: must be in [0.5, 1), e.g. 0.95; got {confidence}")
-    if not 0 <= margin < 1:
-        raise ConfigError(f"--margin: relative, in [0, 1), e.g. 0.02 for 2%; got {margin}")
-    _check_count("--max-seeds", max_seeds, 1000)
-    if not 2 <= args.seeds <= max_seeds:
+    found = stored_race(loaded)
+    merged = {**(found[0] if found else RACE_DEFAULTS).to_dict(), **given}
+    candidates = len(found[1]) if found else sources
+    if candidates < 2:
+        raise ConfigError(f"--race: races two or more candidates; --top {args.top} and --per chose {candidates} "
+                          "(confirm one configuration without --race)")
+    if not 0.5 <= merged["confidence"] < 1:
+        raise ConfigError(f"--confidence: must be in [0.5, 1), e.g. 0.95; got {merged['confidence']}")
+    if not 0 <= merged["margin"] < 1:
+        raise ConfigError(f"--margin: relative, in [0, 1), e.g. 0.02 for 2%; got {merged['margin']}")
+    merged["margin"] += 0.0  # -0.0 is stored as 0.0
+    _check_count("--max-seeds", merged["max_seeds"], 1000)
+    if not 2 <= merged["first"] <= merged["max_seeds"]:
         raise ConfigError(f"--seeds: a race's first round needs at least 2 seeds (a t test needs a spread) and at "
-                          f"most --max-seeds ({max_seeds}); got {args.seeds}")
-    if args.budget is not None and not candidates * args.seeds <= args.budget <= 10_000_000:
-        raise ConfigError(f"--budget: the first round alone is {candidates} candidates × {args.seeds} seeds = "
-                          f"{candidates * args.seeds} runs; must be in {candidates * args.seeds}..10000000; "
-                          f"got {args.budget}")
-    return RaceSettings(args.seeds, confidence, margin, max_seeds, args.budget,
-                        (args.test or RACE_TEST) == "paired")
+                          f"most --max-seeds ({merged['max_seeds']}); got {merged['first']}")
+    first_round = candidates * merged["first"]
+    if merged["budget"] is not None and not first_round <= merged["budget"] <= 10_000_000:
+        raise ConfigError(f"--budget: must be in {first_round}..10000000 (the first round alone is {candidates} "
+                          f"candidates × {merged['first']} seeds = {first_round} runs); got {merged['budget']}")
+    return RaceSettings(**merged)
 
 
 def _run_confirm(args: argparse.Namespace) -> int:
     loaded = _load_study(args)
     _check_count("--top", args.top, 1000)
-    _check_count("--seeds", args.seeds, 1000)
+    if args.seeds is not None:
+        _check_count("--seeds", args.seeds, 1000)
     _check_count("--workers", args.workers, MAX_WORKERS)
     _device(args.device)
     samples = args.samples if args.samples is not None else loaded.base_config.metrics.samples
@@ -322,22 +332,24 @@ def _run_confirm(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args)
     search = open_study(loaded)  # creates nothing: the study must exist
     trials = read_trials(search)
-    if not any(t.state == TrialState.COMPLETE for t in trials):
+    complete = {t.number for t in trials if t.state == TrialState.COMPLETE}
+    if not complete:
         raise ConfigError(f"study {loaded.cfg.study!r} has no completed trial to confirm yet; run the search first")
     with _flag("--per", "per"):
         check_per(search, args.per)
         sources = choose_sources(trials, args.top, args.per)
-    race = _race_settings(args, len(sources))
+    race = _race_settings(args, loaded, len(sources))
+    seeds = race.first if race else args.seeds or FIXED_SEEDS
     with _flag("--samples", "samples"):
-        check_confirmation(loaded, sources, samples, race)  # before any data is cached
+        check_confirmation(loaded, sources, samples, race, complete)  # before any data is cached
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
     with _flag("--samples"):
         check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])
     _warn_password_in_argv(args)
     with _flag("--samples", "samples"):
-        planned = plan_confirmation(loaded, sources, args.seeds, samples, race=race)
-    _logger.info("%s %d configurations %s (%d runs planned in %s)", "racing" if race else "confirming",
-                 len(sources), f"from {args.seeds} seeds each" if race else f"× {args.seeds} seeds", planned,
+        planned = plan_confirmation(loaded, sources, seeds, samples, race=race, complete=complete)
+    _logger.info("%s %s (%d runs planned in %s)", "racing" if race else "confirming",
+                 f"from {seeds} seeds each" if race else f"{len(sources)} configurations × {seeds} seeds", planned,
                  companion_name(loaded.cfg.study))
     if args.workers == 1:
         stop = GracefulStop().install()

@@ -25,6 +25,7 @@ from here. Behind it, one concern per module (import graph, no cycles):
 from hpsearch.search.backend import Backend, open_backend, scheme_of
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
+    RACE_FLAGS,
     Confirmation,
     check_confirmation,
     check_per,
@@ -33,6 +34,7 @@ from hpsearch.search.confirm import (
     confirmation,
     open_companion,
     plan_confirmation,
+    stored_race,
 )
 from hpsearch.search.connection import mask_url
 from hpsearch.search.noise import SingleRuns, collapse_note, single_runs
@@ -60,7 +62,7 @@ __all__ = [
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
     "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
     "study_summary", "Confirmation", "check_per", "choose_sources", "companion_name", "confirmation", "open_companion",
-    "plan_confirmation", "check_confirmation",
+    "plan_confirmation", "check_confirmation", "stored_race", "RACE_FLAGS",
     "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
     "gpu_memory", "measure_trial_peak", "snapshot",
 ]

@@ -125,13 +125,15 @@ def choose_sources(trials: list[TrialRecord], top: int, per: list[str]) -> list[
 
 
 def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: int, samples: int,
-                      backend: Backend | None = None, race: RaceSettings | None = None) -> int:
+                      backend: Backend | None = None, race: RaceSettings | None = None,
+                      complete: set[int] | None = None) -> int:
     """Create the companion study if need be and plan its runs under its claim lock: two `hpsearch
     confirm` started together would otherwise both read the plan and enqueue a run twice.
 
     Args:
         seeds: runs per configuration (a race: its first round).
         race: plan a race over `sources` instead of `seeds` runs of each.
+        complete: the search's completed trials (default: the sources).
 
     Returns:
         how many runs the plan now holds.
@@ -140,10 +142,11 @@ def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: in
         ConfigError: as `check_plan`.
     """
     backend = backend if backend is not None else study_backend(loaded)
+    complete = complete if complete is not None else {s.number for s in sources}
     companion = open_companion(loaded, backend, create=True)
     lock = backend.claim_lock(companion.study_name).acquire()
     try:
-        stored = check_plan(companion, sources, samples, race)
+        stored = check_plan(companion, sources, samples, race, complete)
         companion.set_user_attr("samples", samples)
         if stored is None:
             _enqueue(companion, [(source.number, index) for source in sources for index in range(seeds)])
@@ -158,30 +161,49 @@ def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: in
         lock.release()
 
 
-def check_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], samples: int,
-                       race: RaceSettings | None) -> None:
+def check_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], samples: int, race: RaceSettings | None,
+                       complete: set[int]) -> None:
     """`check_plan` against the companion study when there is one, reading only: run before any data is
     cached or anything created, so that a refused confirm leaves nothing behind."""
+    companion = existing_companion(loaded)
+    if companion is not None:
+        check_plan(companion, sources, samples, race, complete)
+
+
+def existing_companion(loaded: LoadedStudy) -> optuna.Study | None:
+    """The companion study, its stored attributes checked (`check_companion`); None when there is none yet."""
     try:
         companion = open_companion(loaded)
-    except ConfigError:  # none yet: nothing to be consistent with
-        return
-    check_plan(companion, sources, samples, race)
+    except ConfigError:
+        return None
+    check_companion(companion)
+    return companion
+
+
+def stored_race(loaded: LoadedStudy) -> tuple[RaceSettings, list[int]] | None:
+    """The race the companion study holds (settings, candidates), or None (no companion, or a fixed plan)."""
+    companion = existing_companion(loaded)
+    return race_settings(companion) if companion is not None else None
 
 
 RACE_ATTR = "race"
 _GROWABLE = ("max_seeds", "budget")  # a race stopped on its budget may be given more; nothing else may change
+RACE_FLAGS = {"first": "--seeds", "confidence": "--confidence", "margin": "--margin", "max_seeds": "--max-seeds",
+              "budget": "--budget", "paired": "--test"}
 
 
-def check_plan(companion: optuna.Study, sources: list[TrialRecord], samples: int,
-               race: RaceSettings | None) -> dict[str, Any] | None:
+def check_plan(companion: optuna.Study, sources: list[TrialRecord], samples: int, race: RaceSettings | None,
+               complete: set[int]) -> dict[str, Any] | None:
     """What planning would store, checked against what the companion holds; writes nothing.
 
     Runs stay comparable (the same `samples`), a fixed plan is not turned into a race nor a race
     into a fixed plan, and a race keeps its candidates (the search may have found others since: a
-    new race needs a study of its own) and its confidence, margin, first round and test: changing
-    them mid-race would void the chance the race promises. `max_seeds` and `budget` may grow (a
-    race stopped on its budget goes on).
+    new race needs a study of its own; each must still be a completed search trial) and its
+    confidence, margin, first round and test: changing them mid-race would void the chance the race
+    promises. `max_seeds` and `budget` may grow, never shrink (a race stopped on its budget goes on).
+
+    Args:
+        complete: the numbers of the search's completed trials.
 
     Returns:
         the race attribute to store (None for a fixed plan).
@@ -189,32 +211,70 @@ def check_plan(companion: optuna.Study, sources: list[TrialRecord], samples: int
     Raises:
         ConfigError: naming what differs and what the stored confirmation has.
     """
+    check_companion(companion)
     stored_samples = companion.user_attrs.get("samples")
     if stored_samples is not None and stored_samples != samples:
         raise ConfigError(f"samples: this study's confirmation runs were measured with {stored_samples} samples; "
                           f"confirm with the same number so that all runs are comparable (got {samples})")
-    stored = companion.user_attrs.get(RACE_ATTR)
+    found = race_settings(companion)
     if race is None:
-        if stored is not None:
+        if found is not None:
             raise ConfigError(f"study {companion.study_name!r}: its confirmation is a race; go on with `hpsearch "
                               "confirm --race` (the race's settings are kept) or confirm in a study of its own")
         return None
     wanted = race.to_dict()
-    if stored is None:
+    if found is None:
         if companion.user_attrs.get("planned"):
             raise ConfigError("race: this study's confirmation runs are a fixed plan (`hpsearch confirm` without "
                               "--race); go on without --race, or race in a study of its own")
         return {"settings": wanted, "candidates": [s.number for s in sources]}
-    race_settings(companion)  # checks what is stored
-    old = stored["settings"]
+    old, candidates = found[0].to_dict(), found[1]
+    gone = [c for c in candidates if c not in complete]
+    if gone:
+        raise ConfigError(f"race: its candidate trial {gone[0]} is no longer a completed trial of the search; the "
+                          "race cannot go on (race again in a study of its own)")
     changed = [k for k in wanted if k not in _GROWABLE and wanted[k] != old[k]]
     if changed:
-        flags = {"first": "--seeds", "confidence": "--confidence", "margin": "--margin", "paired": "--test"}
         shown = {**old, "paired": "paired" if old["paired"] else "welch"}
-        raise ConfigError("race: this study's race runs with " + ", ".join(f"{flags[k]} {shown[k]}" for k in changed)
+        raise ConfigError("race: this study's race runs with " + ", ".join(f"{RACE_FLAGS[k]} {shown[k]}"
+                                                                            for k in changed)
                           + "; a race keeps the settings it started with (its error promise rests on them)")
-    grown = {k: _larger(old[k], wanted[k]) for k in _GROWABLE}
-    return {"settings": {**old, **grown}, "candidates": stored["candidates"]}
+    shrunk = [k for k in _GROWABLE if _lower(wanted[k], old[k])]
+    if shrunk:
+        k = shrunk[0]
+        raise ConfigError(f"race: {RACE_FLAGS[k]} {wanted[k]} is below the race's {old[k] or 'unlimited'}; a race's "
+                          "limits may only grow")
+    return {"settings": wanted, "candidates": candidates}
+
+
+def _lower(new: object, old: object) -> bool:
+    """A limit below the old one (None: no limit)."""
+    return isinstance(new, int) and (old is None or isinstance(old, int) and new < old)
+
+
+def check_companion(companion: optuna.Study) -> None:
+    """The attributes hpsearch stores in a companion study are as it wrote them: a hand-edited or damaged
+    one is refused with what is allowed, before it can crash a worker or a report.
+
+    Raises:
+        ConfigError: naming the attribute, what it holds and what is allowed.
+    """
+    attrs = companion.user_attrs
+    samples = attrs.get("samples")
+    if "samples" in attrs and not (type(samples) is int and samples >= 1):
+        raise _damaged(companion, "samples", samples, "a positive number of images")
+    planned = attrs.get("planned", [])
+    if not isinstance(planned, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(type(v) is int and v >= 0 for v in p) for p in planned):
+        raise _damaged(companion, "planned", planned, "a list of [source trial, seed index] pairs")
+    race_settings(companion)
+
+
+def _damaged(companion: optuna.Study, attr: str, value: object, allowed: str) -> ConfigError:
+    shown = repr(value)
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    return ConfigError(f"study {companion.study_name!r}: its stored {attr!r} attribute is not one hpsearch wrote "
+                       f"(got {shown}; allowed: {allowed}); confirm in a study of its own")
 
 
 def _enqueue(companion: optuna.Study, runs: list[tuple[int, int]]) -> None:
@@ -227,39 +287,33 @@ def _enqueue(companion: optuna.Study, runs: list[tuple[int, int]]) -> None:
     companion.set_user_attr("planned", sorted([list(p) for p in planned]))
 
 
-def _larger(old: object, new: object) -> object:
-    """The larger of a stored and a given limit (None: no limit)."""
-    if old is None or new is None:
-        return None
-    return max(int(old), int(new))  # type: ignore[call-overload]
-
-
 def race_settings(companion: optuna.Study) -> tuple[RaceSettings, list[int]] | None:
     """The companion's race settings and candidates, or None when its confirmation is not a race.
 
     Raises:
         ConfigError: the stored race is not one hpsearch wrote (edited by hand, or damaged).
     """
-    stored = companion.user_attrs.get(RACE_ATTR)
-    if stored is None:
+    if RACE_ATTR not in companion.user_attrs:
         return None
+    stored = companion.user_attrs[RACE_ATTR]
+    allowed = ("{settings: {" + ", ".join(RaceSettings().to_dict()) + "}, candidates: [2 or more distinct trial "
+               "numbers]}, as `hpsearch confirm --race` writes it")
     try:
-        if set(stored["settings"]) != set(RaceSettings().to_dict()):
-            raise ValueError(f"settings: {sorted(RaceSettings().to_dict())}")
-        settings = RaceSettings(**stored["settings"])
-        candidates = [int(c) for c in stored["candidates"]]
-        if not candidates or len(set(candidates)) != len(candidates) or not all(
-                isinstance(c, int) and not isinstance(c, bool) for c in stored["candidates"]):
-            raise ValueError("candidates: distinct trial numbers")
-        if not all(isinstance(v, t) or v is None and k == "budget" for k, v, t in (
-                ("first", settings.first, int), ("max_seeds", settings.max_seeds, int),
-                ("budget", settings.budget, int), ("confidence", settings.confidence, float),
-                ("margin", settings.margin, float), ("paired", settings.paired, bool))):
-            raise ValueError("settings of the wrong type")
+        raw, numbers = stored["settings"], stored["candidates"]
+        types = {"first": int, "max_seeds": int, "budget": (int, type(None)), "confidence": float, "margin": float,
+                 "paired": bool}
+        if set(raw) != set(types) or any(type(raw[k]) not in (t if isinstance(t, tuple) else (t,))
+                                         for k, t in types.items()):
+            raise ValueError
+        if not isinstance(numbers, list) or len(numbers) < 2 or len(set(numbers)) != len(numbers) or any(
+                type(c) is not int or c < 0 for c in numbers):
+            raise ValueError
+        settings = RaceSettings(**raw)
+        if settings.budget is not None and settings.budget < len(numbers) * settings.first:
+            raise ValueError
     except (KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"study {companion.study_name!r}: its stored race ({RACE_ATTR!r} attribute) is not one "
-                          f"hpsearch wrote ({exc}); confirm in a study of its own") from exc
-    return settings, candidates
+        raise _damaged(companion, RACE_ATTR, stored, allowed) from exc
+    return settings, list(numbers)
 
 
 def race_runs(companion: optuna.Study) -> dict[int, dict[int, float]]:
@@ -299,8 +353,7 @@ def next_run(companion: optuna.Study) -> str:
     """What a confirmation worker does next, decided under the companion's claim lock: "run" a waiting
     run, "wait" for others' runs of a race's round to end (then the next round is planned), or "done".
     A fixed plan is done once no run waits; a race once it has stopped."""
-    racing = RACE_ATTR in companion.user_attrs
-    state = advance_race(companion) if racing else None
+    state = advance_race(companion) if race_settings(companion) is not None else None
     trials = companion.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
     if any(t.state == TrialState.WAITING for t in trials):
         return "run"
@@ -379,7 +432,8 @@ class Race:
         s, state = self.settings, self.state
         who = _and([self._name(names, c) for c in state.survivors])
         if state.stop == "separated" and state.survivors:
-            head = f"separated: {who} is the best after {state.rounds} rounds ({state.seeds} seeds)"
+            rounds = f"{state.rounds} round{'s' if state.rounds != 1 else ''}"
+            head = f"separated: {who} is the best after {rounds} ({state.seeds} seeds)"
         elif state.stop == "separated":
             head = "separated: every candidate left the race (their runs failed)"
         elif state.stop == "equivalent":
@@ -463,13 +517,16 @@ class Confirmation:
 
 
 def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | None:
-    """The study's confirmation runs, ranked; None when it has none planned."""
-    try:
-        companion = open_companion(loaded)
-    except ConfigError:
+    """The study's confirmation runs, ranked; None when it has none planned.
+
+    Raises:
+        ConfigError: the companion's stored attributes are damaged (`check_companion`).
+    """
+    companion = existing_companion(loaded)
+    if companion is None:
         return None
     records = {t.number: t for t in read_trials(search)}
-    runs = companion.get_trials(deepcopy=False)
+    runs = [r for r in companion.get_trials(deepcopy=False) if "source" in r.params]
     complete = [read_trial(r) for r in runs if r.state == TrialState.COMPLETE and r.value is not None
                 and int(r.params["source"]) in records]
     confirmed = [(records[int(r.params["source"])], r.objective_value) for r in complete]

@@ -27,7 +27,14 @@ from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.backend import Backend, probe_storage
 from hpsearch.search.config import LoadedStudy
-from hpsearch.search.confirm import WAIT_POLL_S, ConfirmObjective, next_run, open_companion, source_records
+from hpsearch.search.confirm import (
+    WAIT_POLL_S,
+    ConfirmObjective,
+    check_companion,
+    next_run,
+    open_companion,
+    source_records,
+)
 from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
@@ -70,6 +77,7 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         backend = study_backend(loaded, must_exist=True)
         search = open_study(loaded, backend=backend)
         study = open_companion(loaded, backend)
+        check_companion(study)
     device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
     if not confirm:
         backend = study_backend(loaded)

@@ -16,13 +16,14 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from hpsearch.cli import main
+from hpsearch.cli import _race_settings, build_parser, main
 from hpsearch.errors import ConfigError
 from hpsearch.racing import RaceSettings
 from hpsearch.search import load_study_config
 from hpsearch.search.confirm import (
     Race,
     advance_race,
+    check_confirmation,
     next_run,
     open_companion,
     plan_confirmation,
@@ -127,25 +128,71 @@ def test_a_race_keeps_its_settings_and_a_fixed_plan_is_not_turned_into_a_race(tm
         plan_confirmation(other, [_source(0), _source(1)], 3, 100, race=RaceSettings(first=3))
 
 
-@pytest.mark.parametrize("damaged", [1, {"settings": {"first": 3}, "candidates": [0]}, {"settings": "x"},
-                                     {"settings": {**RaceSettings().to_dict(), "first": "3"}, "candidates": [0]}])
-def test_a_damaged_stored_race_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                 damaged: object) -> None:
+def _fake_search(tmp_path: Path, n: int = 3) -> Path:
+    """A study file and a search with `n` completed trials of distinct parameters (no training)."""
     path = write_study(tmp_path)
+    study = optuna.create_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'study.db'}")
+    for i in range(n):
+        study.add_trial(optuna.trial.create_trial(
+            params={"x": i}, distributions={"x": optuna.distributions.IntDistribution(0, 100)}, value=1.0 + i,
+            user_attrs={"config": {}}))
+    return path
+
+
+def test_a_race_goes_on_with_its_settings_whatever_flags_repeat_them(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    path = _fake_search(tmp_path)
     loaded = load_study_config(path)
-    study = optuna.create_study(study_name="tiny", storage=loaded.storage_url)
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0, user_attrs={"config": {}}))
+    stored = RaceSettings(first=2, confidence=0.9, margin=0.02, max_seeds=4, budget=8, paired=True)
+    plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, race=stored)
+    parser = build_parser()
+
+    def settings(*flags: str) -> RaceSettings | None:
+        return _race_settings(parser.parse_args(["confirm", str(path), "--race", *flags]), loaded, 3)
+
+    assert settings() == stored  # nothing given: the race's own settings, not the defaults
+    assert settings("--max-seeds", "6", "--budget", "12") == RaceSettings(2, 0.9, 0.02, 6, 12, True)
+    assert settings("--top", "1") == stored  # the race's two candidates, whatever --top chooses now
+    complete = {0, 1, 2}
+    for flags, message in ((["--budget", "6"], "--budget 6 is below the race's 8; a race's limits may only grow"),
+                           (["--test", "welch"], "race runs with --test paired"),
+                           (["--seeds", "3"], "race runs with --seeds 2")):
+        with pytest.raises(ConfigError, match=message):
+            check_confirmation(loaded, [_source(0), _source(1)], 100, settings(*flags), complete)
+    with pytest.raises(ConfigError, match="candidate trial 1 is no longer a completed trial of the search"):
+        check_confirmation(loaded, [_source(0), _source(1)], 100, stored, {0, 2})
+    other = tmp_path / "one"
+    other.mkdir()
+    assert main(["confirm", str(_fake_search(other)), "--top", "1", "--race", *CPU]) == 2
+    assert "error: --race: races two or more candidates; --top 1 and --per chose 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("attr", "damaged"), [
+    ("race", 1), ("race", None), ("race", {"settings": {"first": 3}, "candidates": [0, 1]}),
+    ("race", {"settings": "x"}),
+    ("race", {"settings": {**RaceSettings().to_dict(), "first": "3"}, "candidates": [0, 1]}),
+    ("race", {"settings": {**RaceSettings().to_dict(), "budget": 1}, "candidates": [0, 1]}),
+    ("race", {"settings": RaceSettings().to_dict(), "candidates": [0, -1]}),
+    ("planned", "abc"), ("planned", 5), ("planned", [[0, "x"]]), ("samples", "abc"), ("samples", None),
+    ("samples", 0),
+])
+def test_a_damaged_companion_is_one_error_line_before_anything_is_cached(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], attr: str, damaged: object) -> None:
+    path = _fake_search(tmp_path)
+    loaded = load_study_config(path)
     plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, race=RaceSettings(first=2))
-    assert main(["confirm", str(path), "--race", "--seeds", "2", "--test", "welch", *CPU, "--data-dir",
+    assert main(["confirm", str(path), "--race", "--seeds", "2", "--test", "paired", *CPU, "--data-dir",
                  str(tmp_path / "data")]) == 2  # another test mid-race: refused before any data is cached
-    assert "error: race: this study's race runs with --test paired; a race keeps the settings it started with" in \
+    assert "error: race: this study's race runs with --test welch; a race keeps the settings it started with" in \
         capsys.readouterr().err and not (tmp_path / "data").exists()
-    open_companion(loaded).set_user_attr("race", damaged)
-    for command in (["status", str(path)], ["confirm", str(path), "--race", *CPU]):
+    open_companion(loaded).set_user_attr(attr, damaged)
+    for command in (["status", str(path)], ["confirm", str(path), "--race", *CPU, "--data-dir", str(tmp_path / "data")],
+                    ["worker", str(path), "--confirm", *CPU, "--data-dir", str(tmp_path / "data")]):
         assert main(command) == 2
         err = capsys.readouterr().err
-        assert err.startswith("hpsearch: error: study 'tiny.confirm': its stored race ('race' attribute) is not one "
-                              "hpsearch wrote") and err.count("\n") == 1
+        assert err.startswith(f"hpsearch: error: study 'tiny.confirm': its stored {attr!r} attribute is not one "
+                              "hpsearch wrote (got ") and "allowed: " in err and err.count("\n") == 1
+        assert not (tmp_path / "data").exists() and not (tmp_path / "trials").exists()
 
 
 @pytest.mark.parametrize(("flags", "message"), [
@@ -156,18 +203,19 @@ def test_a_damaged_stored_race_is_one_error_line(tmp_path: Path, capsys: pytest.
     (["--race", "--confidence", "nan"], "--confidence: must be in [0.5, 1)"),
     (["--race", "--margin", "-0.1"], "--margin: relative, in [0, 1)"),
     (["--race", "--max-seeds", "0"], "--max-seeds: must be in 1..1000"),
-    (["--race", "--budget", "2"], "--budget: the first round alone is 1 candidates × 3 seeds = 3 runs"),
+    (["--race", "--budget", "2"], "--budget: must be in 6..10000000 (the first round alone is 2 candidates × 3 "
+                                  "seeds = 6 runs); got 2"),
+    (["--race", "--budget", "10000001"], "--budget: must be in 6..10000000"),
 ])
 def test_race_flags_are_checked_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      flags: list[str], message: str) -> None:
-    path = write_study(tmp_path)
-    study = optuna.create_study(study_name="tiny", storage=f"sqlite:///{tmp_path / 'study.db'}")
-    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=1.0, user_attrs={"config": {}}))
-    assert main(["confirm", str(path), "--top", "1", *flags, *CPU, "--data-dir", str(tmp_path / "data")]) == 2
+    path = _fake_search(tmp_path)
+    assert main(["confirm", str(path), "--top", "2", *flags, *CPU, "--data-dir", str(tmp_path / "data")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("hpsearch: error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "data").exists()
-    assert "tiny.confirm" not in {s.study_name for s in optuna.get_all_study_summaries(study._storage)}
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'study.db'}")
+    assert "tiny.confirm" not in {s.study_name for s in optuna.get_all_study_summaries(storage)}
 
 
 def _children(pid: int) -> list[int]:
@@ -221,5 +269,5 @@ def test_a_race_killed_mid_round_goes_on_with_two_workers_and_repeats_no_run(
     capsys.readouterr()
     assert main(["status", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "race (paired t tests, 95% confidence of keeping the best" in out
+    assert "race (Welch t tests, 95% confidence of keeping the best" in out
     assert ("separated:" in out or "budget spent:" in out) and "P(best)" in out
