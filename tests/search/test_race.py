@@ -199,13 +199,14 @@ def test_a_damaged_companion_is_one_error_line_before_anything_is_cached(
     (["--margin", "0.02"], "--margin: only with --race"),
     (["--race", "--seeds", "1"], "--seeds: a race's first round needs at least 2 seeds"),
     (["--race", "--seeds", "4", "--max-seeds", "3"], "at most --max-seeds (3); got 4"),
+    (["--race", "--seeds", "6"], "at most --max-seeds (5); got 6"),
     (["--race", "--confidence", "1"], "--confidence: must be in [0.5, 1)"),
     (["--race", "--confidence", "nan"], "--confidence: must be in [0.5, 1)"),
     (["--race", "--margin", "-0.1"], "--margin: relative, in [0, 1)"),
     (["--race", "--max-seeds", "0"], "--max-seeds: must be in 1..1000"),
-    (["--race", "--budget", "2"], "--budget: must be in 6..10000000 (the first round alone is 2 candidates × 3 "
-                                  "seeds = 6 runs); got 2"),
-    (["--race", "--budget", "10000001"], "--budget: must be in 6..10000000"),
+    (["--race", "--budget", "2"], "--budget: must be in 4..10000000 (the first round alone is 2 candidates × 2 "
+                                  "seeds = 4 runs); got 2"),
+    (["--race", "--budget", "10000001"], "--budget: must be in 4..10000000"),
 ])
 def test_race_flags_are_checked_before_anything_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                      flags: list[str], message: str) -> None:
