@@ -255,7 +255,7 @@ def test_a_race_killed_mid_round_goes_on_with_two_workers_and_repeats_no_run(
     done_before = {(r.params["source"], r.params["seed_index"]): r.number for r in
                    optuna.load_study(study_name="tiny.confirm", storage=storage).get_trials()
                    if r.state == TrialState.COMPLETE}
-    assert done_before
+    assert 1 <= len(done_before) < 4  # killed inside the first round (2 candidates x 2 seeds)
     workers = [worker(path, data_dir, "--confirm") for _ in range(2)]
     for w in workers:
         assert w.wait(timeout=600) == 0, w.stdout.read() if w.stdout else ""
