@@ -349,6 +349,15 @@ def advance_race(companion: optuna.Study) -> RaceState[int]:
     return state
 
 
+def has_work(companion: optuna.Study) -> bool:
+    """Whether a confirmation worker would find anything to do (reading only): a run waiting or running, or a
+    race that has not stopped (its next round is planned by the worker that finds this one complete)."""
+    if companion.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
+        return True
+    found = race_settings(companion)
+    return found is not None and replay(found[0], found[1], race_runs(companion)).stop is None
+
+
 def next_run(companion: optuna.Study) -> str:
     """What a confirmation worker does next, decided under the companion's claim lock: "run" a waiting
     run, "wait" for others' runs of a race's round to end (then the next round is planned), or "done".

@@ -31,6 +31,7 @@ from hpsearch.search.confirm import (
     WAIT_POLL_S,
     ConfirmObjective,
     check_companion,
+    has_work,
     next_run,
     open_companion,
     source_records,
@@ -78,6 +79,9 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         search = open_study(loaded, backend=backend)
         study = open_companion(loaded, backend)
         check_companion(study)
+        if not has_work(study):  # a finished plan or race: no dataset to cache, no folder to make
+            _logger.info("%s: every planned confirmation run has run; nothing to do", study.study_name)
+            return 0
     device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
     if not confirm:
         backend = study_backend(loaded)

@@ -24,6 +24,7 @@ from hpsearch.search.confirm import (
     Race,
     advance_race,
     check_confirmation,
+    has_work,
     next_run,
     open_companion,
     plan_confirmation,
@@ -103,6 +104,19 @@ def test_a_race_resumes_from_the_runs_that_exist(tmp_path: Path) -> None:
     assert advance_race(companion).stop == "budget"
     plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, backend, race=RaceSettings(first=2, max_seeds=5))
     assert race_runs(companion).keys() == {0, 1} and next_run(companion) == "run"  # more seeds: the race goes on
+
+
+def test_a_worker_of_a_finished_race_exits_at_once_without_caching_data(tmp_path: Path) -> None:
+    path = _fake_search(tmp_path)
+    loaded = load_study_config(path)
+    backend = study_backend(loaded)
+    plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, backend, race=RaceSettings(first=2, max_seeds=2))
+    companion = open_companion(loaded, backend)
+    assert has_work(companion)
+    work_loop(companion, backend, _TableObjective({0: [7.0, 7.1], 1: [7.2, 7.0]}), next_run)
+    assert advance_race(companion).stop == "budget" and not has_work(companion)
+    assert main(["worker", str(path), "--confirm", *CPU, "--data-dir", str(tmp_path / "data")]) == 0
+    assert not (tmp_path / "data").exists() and not (tmp_path / "trials").exists()
 
 
 def test_a_failed_run_drops_its_candidate(tmp_path: Path) -> None:
