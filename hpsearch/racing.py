@@ -109,7 +109,7 @@ class RaceState(Generic[K]):
         seeds: the seeds each survivor has (or is running, while `needed`).
         needed: (candidate, seed index) runs the race waits for; empty when stopped.
         stop: why it stopped (None while it runs).
-        spent: runs the race has used (every candidate's seeds up to its last round).
+        spent: runs the race has used (every candidate's existing runs up to the seeds it reached).
     """
 
     survivors: list[K]
@@ -150,7 +150,10 @@ def replay(settings: RaceSettings, candidates: Sequence[K], runs: Mapping[K, Map
             for c in back:
                 del dropped[c]
             survivors = [c for c in candidates if c not in dropped]
-            if back:  # they run the seeds they missed before this round is tested
+            if back:  # they run the seeds they missed before this round is tested, if the budget allows
+                catch_up = sum(1 for c in back for i in range(n) if i not in runs.get(c, {}))
+                if settings.budget is not None and _spent(survivors, dropped, n, runs) + catch_up > settings.budget:
+                    return _state(survivors, dropped, rounds, n, runs, [], "budget")
                 rounds -= 1
                 continue
         survivors.sort(key=lambda c: (values[c].mean(), candidates.index(c)))
@@ -167,7 +170,7 @@ def replay(settings: RaceSettings, candidates: Sequence[K], runs: Mapping[K, Map
         if settings.margin > 0 and all(_p_not_equivalent(values[c], values[survivors[0]], settings.margin,
                                                          settings.paired) < level for c in survivors[1:]):
             return _state(survivors, dropped, rounds, n, runs, [], "equivalent")
-        spent = _spent(survivors, dropped, n)
+        spent = _spent(survivors, dropped, n, runs)
         if n + 1 > settings.max_seeds or (settings.budget is not None and spent + len(survivors) > settings.budget):
             return _state(survivors, dropped, rounds, n, runs, [], "budget")
         n += 1
@@ -175,11 +178,15 @@ def replay(settings: RaceSettings, candidates: Sequence[K], runs: Mapping[K, Map
 
 def _state(survivors: list[K], dropped: dict[K, Dropped[K]], rounds: int, n: int,
            runs: Mapping[K, Mapping[int, float]], needed: list[tuple[K, int]], stop: Stop | None) -> RaceState[K]:
-    return RaceState(survivors, dropped, rounds, n, needed, stop, _spent(survivors, dropped, n))
+    return RaceState(survivors, dropped, rounds, n, needed, stop, _spent(survivors, dropped, n, runs))
 
 
-def _spent(survivors: Sequence[K], dropped: Mapping[K, Dropped[K]], n: int) -> int:
-    return len(survivors) * n + sum(d.seeds for d in dropped.values())
+def _spent(survivors: Sequence[K], dropped: Mapping[K, Dropped[K]], n: int, runs: Mapping[K, Mapping[int, float]]
+           ) -> int:
+    """Runs the race has used: each candidate's existing runs up to the seeds it reached (a run planned but not
+    yet done, or one past a candidate's drop, is not counted)."""
+    reached = {**{c: n for c in survivors}, **{c: d.seeds for c, d in dropped.items()}}
+    return sum(1 for c, seeds in reached.items() for i in range(seeds) if i in runs.get(c, {}))
 
 
 def _p_worse(x: np.ndarray, leader: np.ndarray, paired: bool) -> float:

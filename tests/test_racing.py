@@ -76,6 +76,15 @@ def test_when_the_leader_fails_those_dropped_against_it_come_back_and_run_the_se
     assert state.rounds == 2 and set(state.survivors) | set(state.dropped) == {0, 1, 2} and state.dropped[0].failed
 
 
+def test_catching_up_after_a_failure_never_passes_the_budget_and_spent_counts_runs_that_exist():
+    runs = _runs({0: [100.0, 101.0, 102.0, math.nan], 1: [150.0, 160.0, 170.0], 2: [100.5, 101.5, 101.0, 100.8]})
+    settings = RaceSettings(first=3, max_seeds=6, budget=12, paired=False)
+    state = replay(settings, [0, 1, 2], runs)  # 1 dropped vs 0 after 3 seeds; 0 fails at its 4th: 1 comes back
+    assert state.stop is None and state.needed == [(1, 3)] and state.spent == 11  # runs that exist, 4 + 3 + 4
+    tight = replay(RaceSettings(first=3, max_seeds=6, budget=11, paired=False), [0, 1, 2], runs)
+    assert tight.stop == "budget" and tight.spent == 11  # 1's catch-up run would be the 12th
+
+
 def test_runs_past_the_round_a_candidate_reached_change_nothing_and_more_seeds_keep_past_decisions():
     values = {0: [7.0, 7.2, 6.9, 7.1], 1: [30.0, 31.0, 29.5, 1.0], 2: [7.2, 7.1, 7.4, 7.0]}
     short = replay(RaceSettings(first=3, max_seeds=4, paired=False), [0, 1, 2], _runs(values))

@@ -306,7 +306,7 @@ def race_settings(companion: optuna.Study) -> tuple[RaceSettings, list[int]] | N
                                          for k, t in types.items()):
             raise ValueError
         if not isinstance(numbers, list) or len(numbers) < 2 or len(set(numbers)) != len(numbers) or any(
-                type(c) is not int or c < 0 for c in numbers):
+                type(c) is not int or not 0 <= c <= _MAX_SOURCE for c in numbers):
             raise ValueError
         settings = RaceSettings(**raw)
         if settings.budget is not None and settings.budget < len(numbers) * settings.first:
@@ -440,7 +440,9 @@ class Race:
         each)", then who left it and when."""
         s, state = self.settings, self.state
         who = _and([self._name(names, c) for c in state.survivors])
-        if state.stop == "separated" and state.survivors:
+        if state.stop == "separated" and state.survivors and all(d.failed for d in state.dropped.values()):
+            head = f"{who} is the only candidate left: the others' runs failed (no test separated them)"
+        elif state.stop == "separated" and state.survivors:
             rounds = f"{state.rounds} round{'s' if state.rounds != 1 else ''}"
             head = f"separated: {who} is the best after {rounds} ({state.seeds} seeds)"
         elif state.stop == "separated":

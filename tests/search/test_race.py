@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 
 from hpsearch.cli import _race_settings, build_parser, main
 from hpsearch.errors import ConfigError
-from hpsearch.racing import RaceSettings
+from hpsearch.racing import RaceSettings, replay
 from hpsearch.search import load_study_config
 from hpsearch.search.confirm import (
     Race,
@@ -104,6 +104,14 @@ def test_a_race_resumes_from_the_runs_that_exist(tmp_path: Path) -> None:
     assert advance_race(companion).stop == "budget"
     plan_confirmation(loaded, [_source(0), _source(1)], 2, 100, backend, race=RaceSettings(first=2, max_seeds=5))
     assert race_runs(companion).keys() == {0, 1} and next_run(companion) == "run"  # more seeds: the race goes on
+
+
+def test_a_race_won_because_the_other_run_failed_says_so() -> None:
+    settings = RaceSettings(first=2)
+    state = replay(settings, [0, 1], {0: {0: 7.0, 1: math.nan}, 1: {0: 7.1, 1: 7.2}})
+    assert Race(settings, state).sentence({}).endswith(
+        "trial 1 is the only candidate left: the others' runs failed (no test separated them); dropped: trial 0 "
+        "after 2 seeds (a run failed)")
 
 
 def test_a_worker_of_a_finished_race_exits_at_once_without_caching_data(tmp_path: Path) -> None:
