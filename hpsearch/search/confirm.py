@@ -293,9 +293,10 @@ def race_settings(companion: optuna.Study) -> tuple[RaceSettings, list[int]] | N
     Raises:
         ConfigError: the stored race is not one hpsearch wrote (edited by hand, or damaged).
     """
-    if RACE_ATTR not in companion.user_attrs:
+    attrs = companion.user_attrs  # one storage read
+    if RACE_ATTR not in attrs:
         return None
-    stored = companion.user_attrs[RACE_ATTR]
+    stored = attrs[RACE_ATTR]
     allowed = ("{settings: {" + ", ".join(RaceSettings().to_dict()) + "}, candidates: [2 or more distinct trial "
                "numbers]}, as `hpsearch confirm --race` writes it")
     try:
@@ -338,15 +339,23 @@ def race_runs(companion: optuna.Study) -> dict[int, dict[int, float]]:
     return runs
 
 
-def advance_race(companion: optuna.Study) -> RaceState[int]:
-    """Test every round the runs complete and enqueue the runs the next round needs (the caller holds the
-    companion's claim lock). Returns the race's state."""
+def race_state(companion: optuna.Study) -> tuple[RaceSettings, RaceState[int]] | None:
+    """The race's settings and where it stands, replayed from the runs that exist (reading only); None when
+    the confirmation is not a race."""
     found = race_settings(companion)
-    assert found is not None, "advance_race on a companion without a race"
-    settings, candidates = found
-    state = replay(settings, candidates, race_runs(companion))
-    _enqueue(companion, state.needed)
-    return state
+    if found is None:
+        return None
+    return found[0], replay(found[0], found[1], race_runs(companion))
+
+
+def advance_race(companion: optuna.Study) -> RaceState[int] | None:
+    """Test every round the runs complete and enqueue the runs the next round needs (the caller holds the
+    companion's claim lock). Returns the race's state (None when the confirmation is not a race)."""
+    found = race_state(companion)
+    if found is None:
+        return None
+    _enqueue(companion, found[1].needed)
+    return found[1]
 
 
 def has_work(companion: optuna.Study) -> bool:
@@ -354,15 +363,15 @@ def has_work(companion: optuna.Study) -> bool:
     race that has not stopped (its next round is planned by the worker that finds this one complete)."""
     if companion.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING)):
         return True
-    found = race_settings(companion)
-    return found is not None and replay(found[0], found[1], race_runs(companion)).stop is None
+    found = race_state(companion)
+    return found is not None and found[1].stop is None
 
 
 def next_run(companion: optuna.Study) -> str:
     """What a confirmation worker does next, decided under the companion's claim lock: "run" a waiting
     run, "wait" for others' runs of a race's round to end (then the next round is planned), or "done".
     A fixed plan is done once no run waits; a race once it has stopped."""
-    state = advance_race(companion) if race_settings(companion) is not None else None
+    state = advance_race(companion)
     trials = companion.get_trials(deepcopy=False, states=(TrialState.WAITING, TrialState.RUNNING))
     if any(t.state == TrialState.WAITING for t in trials):
         return "run"
@@ -547,8 +556,8 @@ def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | No
         by_config.setdefault(describe(source), []).append(value)
         if (run.measured or {}).get("collapse") is True:
             collapsed[describe(source)] = collapsed.get(describe(source), 0) + 1
-    found = race_settings(companion)
-    race = Race(found[0], replay(found[0], found[1], race_runs(companion))) if found else None
+    found = race_state(companion)
+    race = Race(*found) if found else None
     return Confirmation(loaded.cfg.objective, rank(by_config) if by_config else [], _effects(confirmed),
                         {describe(source): source for source, _ in confirmed},
                         sum(r.state == TrialState.COMPLETE for r in runs), planned_runs(companion),
