@@ -418,6 +418,30 @@ def test_ctrl_c_while_the_command_starts_is_one_line_and_exit_130(tmp_path: Path
         assert proc.returncode == 130 and err.strip() == "hpsearch: interrupted", (delay, proc.returncode, err)
 
 
+def test_ctrl_c_inside_a_compiled_module_s_import_is_one_line_and_exit_130() -> None:
+    """CI found it at one delay in three: pybind11 turns a Ctrl-C during a module's initialisation into
+    `ImportError: initialization failed` raised from the KeyboardInterrupt; that was a traceback and exit 1.
+    Here the import of the CLI fails exactly so, every time, and a plain ImportError still is a traceback."""
+    script = ("import sys, hpsearch.__main__ as m\n"
+              "class Finder:\n"
+              "    def find_spec(self, name, path=None, target=None):\n"
+              "        if name == 'hpsearch.cli':\n"
+              "            try:\n"
+              "                raise KeyboardInterrupt\n"
+              "            except KeyboardInterrupt as exc:\n"
+              "                if sys.argv[1] == 'ctrl-c':\n"
+              "                    raise ImportError('initialization failed') from exc\n"
+              "            raise ImportError('a broken install')\n"
+              "sys.meta_path.insert(0, Finder())\n"
+              "sys.exit(m.main())\n")
+    for case, code, last in (("ctrl-c", 130, "hpsearch: interrupted"), ("broken", 1, "ImportError: a broken install")):
+        proc = subprocess.run([sys.executable, "-c", script, case], cwd=ROOT, capture_output=True, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+        assert proc.returncode == code and proc.stderr.strip().splitlines()[-1] == last, (case, proc.stderr)
+        if code == 130:
+            assert proc.stderr.strip() == last, proc.stderr
+
+
 # ---------------------------------------------------------------------------- passwords through every command
 
 
