@@ -192,7 +192,7 @@ def one_run(through: str, workers: int, mode: str, sleep_s: float, per_worker: i
 def _proxy_if(through: str, study_path: Path, folder: Path, workers: int) -> Iterator[str]:
     loaded = load_study_config(study_path)
     if through == "database":
-        yield loaded.storage_url
+        yield loaded.storage.given
         return
     from tests.search.helpers import storage_proxy
 

@@ -42,6 +42,7 @@ from hpsearch.sampling import check_same_classes, class_labels, generate, load_g
 from hpsearch.search import (
     RACE_FLAGS,
     LoadedStudy,
+    StorageURL,
     artifacts_dir,
     check_confirmation,
     check_packing,
@@ -54,6 +55,7 @@ from hpsearch.search import (
     load_study_config,
     mask_url,
     measure_trial_peak,
+    open_backend,
     open_study,
     parse_gpus,
     plan_confirmation,
@@ -63,6 +65,7 @@ from hpsearch.search import (
     serve_storage_proxy,
     set_threads_from_env,
     stored_race,
+    study_backend,
     study_summary,
 )
 from hpsearch.stopping import GracefulStop
@@ -223,8 +226,8 @@ def _run_run(args: argparse.Namespace) -> int:
         run_worker(loaded, data_dir, args.device, args.n_trials, stop=stop, prepared=prepared)
         code = 128 + stop.signum if stop.signum else 0
     else:
-        open_study(loaded, create=True)  # create once (and enqueue) before the workers start
-        code = launch_workers(args.study, loaded.storage_url, args.workers, gpus, args.per_gpu, args.n_trials,
+        open_study(loaded, create=True, backend=prepared.backend)  # once (and enqueued) before the workers start
+        code = launch_workers(args.study, loaded.storage.given, args.workers, gpus, args.per_gpu, args.n_trials,
                               args.data_dir)
     print(study_summary(loaded))
     return code
@@ -330,7 +333,8 @@ def _run_confirm(args: argparse.Namespace) -> int:
     samples = args.samples if args.samples is not None else loaded.base_config.metrics.samples
     _check_count("--samples", samples, 1_000_000)
     data_dir = _data_dir(args)
-    search = open_study(loaded)  # creates nothing: the study must exist
+    backend = study_backend(loaded, must_exist=True)  # opened once for the plan and the worker here
+    search = open_study(loaded, backend=backend)  # creates nothing: the study must exist
     trials = read_trials(search)
     complete = {t.number for t in trials if t.state == TrialState.COMPLETE}
     if not complete:
@@ -342,12 +346,12 @@ def _run_confirm(args: argparse.Namespace) -> int:
     seeds = race.first if race else args.seeds or FIXED_SEEDS
     with _flag("--samples", "samples"):
         check_confirmation(loaded, sources, samples, race, complete)  # before any data is cached
-    prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu")
+    prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu", backend)
     with _flag("--samples"):
-        check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared[1])
+        check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared.dataset)
     _warn_password_in_argv(args)
     with _flag("--samples", "samples"):
-        planned = plan_confirmation(loaded, sources, seeds, samples, race=race, complete=complete)
+        planned = plan_confirmation(loaded, sources, seeds, samples, backend, race=race, complete=complete)
     _logger.info("%s %s (%d runs planned in %s)", "racing" if race else "confirming",
                  f"from {seeds} seeds each" if race else f"{len(sources)} configurations × {seeds} seeds", planned,
                  companion_name(loaded.cfg.study))
@@ -356,7 +360,8 @@ def _run_confirm(args: argparse.Namespace) -> int:
         run_worker(loaded, data_dir, args.device, stop=stop, prepared=prepared, confirm=True)
         code = 128 + stop.signum if stop.signum else 0
     else:
-        code = launch_workers(args.study, loaded.storage_url, args.workers, [], 1, None, args.data_dir, confirm=True)
+        code = launch_workers(args.study, loaded.storage.given, args.workers, [], 1, None, args.data_dir,
+                              confirm=True)
     print(study_summary(loaded))
     return code
 
@@ -490,11 +495,14 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     _check_port(args.port)
     if args.artifacts is not None and not args.artifacts.is_dir():
         raise ConfigError(f"--artifacts {args.artifacts}: no such folder (the study's artifact store)")
+    backend = None
     if args.study is not None:
         loaded = _load_study(args)
-        storage, artifacts = loaded.storage_url, artifacts or artifacts_dir(loaded, open_study(loaded))
-    assert storage is not None  # one of the two was given
-    serve_dashboard(storage, artifacts, args.host, args.port)
+        backend = open_backend(loaded.storage, must_exist=True)  # a reader: no heartbeats
+        artifacts = artifacts or artifacts_dir(loaded, open_study(loaded, backend=backend))
+    assert storage is not None or backend is not None  # one of the two was given
+    serve_dashboard(backend.url if backend else StorageURL.parse(storage or ""), artifacts, args.host, args.port,
+                    backend)
     return 0
 
 

@@ -28,7 +28,6 @@ from hpsearch.search import (
     confirmation,
     fetch_artifact,
     is_artifact_id,
-    mask_url,
     open_study,
     read_trials,
     single_runs,
@@ -248,7 +247,7 @@ def _header(loaded: LoadedStudy, trials: list[TrialRecord], params: list[str]) -
                   f"evaluated every {base.train.eval_every}",
         "trials": ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
         "compute": f"{wall / 3600:.2f} h of trial wall time, {steps:,} training steps, on {', '.join(devices) or '?'}",
-        "storage": mask_url(loaded.storage_url),
+        "storage": loaded.storage.masked,
         "generated": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
     body = "".join(f"<tr><th>{k}</th><td>{html.escape(v)}</td></tr>" for k, v in rows.items())

@@ -5,11 +5,12 @@ from here. Behind it, one concern per module (import graph, no cycles):
 
     config ← space                        study files and search spaces
     samplers, pruners ← config            registries by name
-    connection                            URL masking, connect timeouts, lost vs bad connections
+    connection                            URL masking, connect deadlines, lost vs bad connections
+    storage_url ← connection              StorageURL: a storage URL parsed once (scheme, masked form, parts)
     storage ← connection                  RDB storage retrying lost connections; trials created once
     claim ← connection, storage           the study's claim lock (file or advisory lock)
-    proxy_client ← connection, storage    gRPC client: heartbeats, claims, idempotent trial creation
-    backend ← claim, proxy_client         storage URL → storage + claim lock + heartbeats, by scheme
+    proxy_client ← storage_url, storage   gRPC client: heartbeats, claims, idempotent trial creation
+    backend ← claim, proxy_client         KINDS: one class per scheme (probe, open, claim lock, engine options)
     study ← backend, samplers, pruners    opening or creating a study, with the changed-study guard
     record                                TrialRecord: the typed, versioned record of a trial
     objective ← record, runner            trial → config → training → reported value
@@ -22,7 +23,7 @@ from here. Behind it, one concern per module (import graph, no cycles):
     optuna_private                        the private Optuna symbols used, checked by a test
 """
 
-from hpsearch.search.backend import Backend, open_backend, scheme_of
+from hpsearch.search.backend import KINDS, Backend, StorageKind, open_backend, storage_kind
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
     RACE_FLAGS,
@@ -52,17 +53,26 @@ from hpsearch.search.status import (
     is_artifact_id,
     study_summary,
 )
-from hpsearch.search.study import artifacts_dir, make_storage, open_study, snapshot
-from hpsearch.search.worker import launch_workers, parse_gpus, prepare_worker, run_worker, set_threads_from_env
+from hpsearch.search.storage_url import StorageURL
+from hpsearch.search.study import artifacts_dir, make_storage, open_study, snapshot, study_backend
+from hpsearch.search.worker import (
+    Prepared,
+    launch_workers,
+    parse_gpus,
+    prepare_worker,
+    run_worker,
+    set_threads_from_env,
+)
 
 __all__ = [
     "Backend", "ExtrapolatingPruner", "LoadedStudy", "PrunerConfig", "SamplerConfig", "SearchSpace", "StopConfig",
     "StudyConfig", "TrialRecord", "artifacts_dir", "export_trial", "fetch_artifact", "fetch_checkpoint",
     "fetch_generator", "finite", "is_artifact_id", "launch_workers", "load_space", "load_study_config", "make_pruner",
     "make_sampler", "make_storage", "mask_url", "open_backend", "open_study", "parse_gpus", "prepare_worker",
-    "read_trial", "read_trials", "run_worker", "scheme_of", "serve_storage_proxy", "set_threads_from_env",
+    "read_trial", "read_trials", "run_worker", "storage_kind", "serve_storage_proxy", "set_threads_from_env",
     "study_summary", "Confirmation", "check_per", "choose_sources", "companion_name", "confirmation", "open_companion",
     "plan_confirmation", "check_confirmation", "stored_race", "RACE_FLAGS",
     "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
-    "gpu_memory", "measure_trial_peak", "snapshot",
+    "gpu_memory", "measure_trial_peak", "snapshot", "KINDS", "StorageKind", "StorageURL", "study_backend",
+    "Prepared",
 ]

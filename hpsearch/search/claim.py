@@ -4,7 +4,7 @@ Without it, K workers that all see N-1 finished trials would all start one. Post
 gives an advisory lock that spans machines; SQLite lives on one machine, where a file
 lock next to the database does the same. Workers behind a storage proxy have no database
 connection: the proxy takes this lock for them (`hpsearch.search.proxy_server`), and
-`hpsearch.search.backend` picks the lock that fits a storage URL.
+the storage's kind (`hpsearch.search.backend`) picks the lock that fits it.
 """
 
 from __future__ import annotations
@@ -17,38 +17,47 @@ from typing import Any
 
 import sqlalchemy
 import sqlalchemy.exc
-from sqlalchemy.pool import NullPool
 
-from hpsearch.search.connection import engine_kwargs, is_disconnect
+from hpsearch.search.connection import is_disconnect
 from hpsearch.search.storage import retry_on_disconnect
 
 
 class ClaimLock:
     """Exclusive, cross-process lock named after the study; `acquire` blocks, `release` is idempotent.
 
-    Args:
-        url: the storage URL (the same database every worker uses).
-        study: the study name.
+    Made by `beside` (SQLite: a file lock next to the database) or `advisory` (PostgreSQL: an
+    advisory lock held by a connection of `engine`); the storage's kind (`hpsearch.search.backend`)
+    picks which.
     """
 
-    def __init__(self, url: str, study: str, _name: str | None = None, _path: Path | None = None) -> None:
-        digest = hashlib.sha256((_name or f"hpsearch:{study}").encode()).digest()
+    def __init__(self, name: str, path: Path | None = None, engine: sqlalchemy.Engine | None = None) -> None:
+        digest = hashlib.sha256(name.encode()).digest()
         self.key = int.from_bytes(digest[:8], "big", signed=True)
-        sqlite = url.startswith("sqlite")
-        self.path = (_path or Path(f"{url.removeprefix('sqlite:///')}.{study}.claim")) if sqlite else None
-        self.engine = None if self.path else sqlalchemy.create_engine(
-            url, poolclass=NullPool, connect_args=engine_kwargs(url)["connect_args"])
+        self.path, self.engine = path, engine
         self._fd: int | None = None
         self._conn: Any = None
 
     @classmethod
-    def for_schema(cls, url: str) -> ClaimLock:
+    def beside(cls, database: Path, study: str) -> ClaimLock:
+        """The study's lock on one machine: a file next to the SQLite database."""
+        return cls(f"hpsearch:{study}", path=Path(f"{database}.{study}.claim"))
+
+    @classmethod
+    def advisory(cls, engine: sqlalchemy.Engine, study: str) -> ClaimLock:
+        """The study's lock across machines: a PostgreSQL advisory lock, held by a connection of `engine` (which
+        must not pool connections: the lock lives as long as its connection)."""
+        return cls(f"hpsearch:{study}", engine=engine)
+
+    @classmethod
+    def for_schema(cls, where: Path | sqlalchemy.Engine) -> ClaimLock:
         """The database-wide lock around creating Optuna's tables: workers that start together on an empty
         database would otherwise each create them, and all but one fail (a duplicate key in PostgreSQL's
-        catalog, or in SQLite's alembic_version). For SQLite it is a lock on the database's folder, which
-        exists by then: a lock file would be left behind by a command that then fails."""
-        folder = Path(url.removeprefix("sqlite:///")).parent
-        return cls(url, "schema", _name="hpsearch-schema", _path=folder)
+        catalog, or in SQLite's alembic_version). For SQLite (`where` is the database file) it is a lock on
+        the database's folder, which exists by then: a lock file would be left behind by a command that then
+        fails."""
+        if isinstance(where, Path):
+            return cls("hpsearch-schema", path=where.parent)
+        return cls("hpsearch-schema", engine=where)
 
     def __enter__(self) -> ClaimLock:
         return self.acquire()

@@ -14,6 +14,7 @@ from hpsearch.errors import ConfigError
 from hpsearch.io import check_text
 from hpsearch.redaction import remember_secrets
 from hpsearch.search.space import SearchSpace, load_space
+from hpsearch.search.storage_url import StorageURL
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # fullmatch: "$" would let a final newline in
 
@@ -108,20 +109,19 @@ class LoadedStudy:
         cfg: its contents.
         space: the search space it names.
         base_config: its `base` section as a validated run config (every trial starts from it).
+        storage: where its trials are stored (`cfg.storage`, --storage or $HPSEARCH_STORAGE, else
+            `runs/<study>/study.db`), parsed once here.
     """
 
     path: Path
     cfg: StudyConfig
     space: SearchSpace
     base_config: RunConfig  # cfg.base (a mapping, as written) validated as a run config
+    storage: StorageURL
 
     @property
     def n_blocks(self) -> int:
         return num_blocks(self.base_config.data.image_size)
-
-    @property
-    def storage_url(self) -> str:
-        return self.cfg.storage or f"sqlite:///runs/{self.cfg.study}/study.db"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -165,7 +165,8 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
     space.check(cfg.base, num_blocks(base.data.image_size))
     for i, params in enumerate(cfg.enqueue):
         _check_enqueued(space, cfg.base, num_blocks(base.data.image_size), params, f"{path}: enqueue[{i}]")
-    return LoadedStudy(path, cfg, space, base)
+    url = StorageURL.parse(cfg.storage or f"sqlite:///runs/{cfg.study}/study.db")
+    return LoadedStudy(path, cfg, space, base, url)
 
 
 def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],

@@ -399,14 +399,15 @@ class ConfirmObjective:
         sources: the search's trials by number (their configs are retrained).
         dataset, device, cache_dir, store: as for the search's objective.
         samples: generated images of the independent measurement.
+        stop: polled between training steps (a graceful stop), or None.
     """
 
     def __init__(self, loaded: LoadedStudy, sources: Mapping[int, TrialRecord], dataset: ImageDataset,
-                 device: torch.device, cache_dir: Path, store: FileSystemArtifactStore, samples: int) -> None:
+                 device: torch.device, cache_dir: Path, store: FileSystemArtifactStore, samples: int,
+                 stop: Callable[[], bool] | None = None) -> None:
         self.loaded, self.sources, self.dataset, self.device = loaded, sources, dataset, device
-        self.cache_dir, self.store, self.samples = cache_dir, store, samples
+        self.cache_dir, self.store, self.samples, self.stop = cache_dir, store, samples, stop
         self.on_start: Callable[[], None] = lambda: None
-        self.stop: Callable[[], bool] | None = None
         self.current: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:

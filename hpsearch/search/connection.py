@@ -17,29 +17,12 @@ import optuna
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
-from hpsearch.environment import connect_timeout_s
-
-GRPC_SCHEME = "grpc://"  # workers behind `hpsearch storage-proxy` (Optuna's gRPC storage proxy)
 GRPC_LOST = ("UNAVAILABLE", "CANCELLED")  # status codes of a proxy that went away (see `is_disconnect`)
 
 # Connection errors that no retry will fix: the user must change the URL or the server's setup.
 PERMANENT_ERRORS = ("does not exist", "authentication failed", "no pg_hba.conf entry", "could not translate host",
                     "invalid dsn", "invalid connection option", "invalid sslmode", "password is required",
                     "unable to open database file")  # SQLite: no such folder, or not allowed to write there
-
-
-def engine_kwargs(url: str) -> dict[str, Any]:
-    """SQLAlchemy engine options for a storage URL: SQLite waits for its lock; PostgreSQL has timeouts.
-
-    `connect_timeout` bounds opening a connection (a server that accepts and never answers,
-    a firewalled host); TCP keepalives notice a server that vanished mid-call, which would
-    otherwise leave a worker blocked in a read forever.
-    """
-    if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 120}}
-    return {"pool_pre_ping": True, "pool_recycle": 300,
-            "connect_args": {"connect_timeout": connect_timeout_s(), "keepalives": 1, "keepalives_idle": 30,
-                             "keepalives_interval": 10, "keepalives_count": 3}}
 
 
 def mask_url(url: str) -> str:

@@ -60,14 +60,18 @@ class Objective:
         device: the worker's device.
         cache_dir: shared cache of the domain classifier and reference statistics.
         store: the artifact store every worker writes to.
+        stop: polled between training steps (a graceful stop), or None.
+
+    The worker loop sets `on_start` before each trial (it releases the claim lock there) and
+    reads `current`, the number of the trial being trained (see `worker.TrialObjective`).
     """
 
     def __init__(self, loaded: LoadedStudy, dataset: ImageDataset, device: torch.device, cache_dir: Path,
-                 store: FileSystemArtifactStore) -> None:
+                 store: FileSystemArtifactStore, stop: Callable[[], bool] | None = None) -> None:
         self.loaded, self.dataset, self.device, self.cache_dir, self.store = loaded, dataset, device, cache_dir, store
-        self.on_start: Callable[[], None] = lambda: None  # the worker releases its claim lock here
-        self.stop: Callable[[], bool] | None = None  # polled between training steps (graceful stop)
-        self.current: int | None = None  # the number of the trial being trained
+        self.stop = stop
+        self.on_start: Callable[[], None] = lambda: None
+        self.current: int | None = None
 
     def __call__(self, trial: optuna.Trial) -> float:
         self.on_start()

@@ -18,16 +18,15 @@ import time
 import warnings
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import optuna
 from optuna.storages import GrpcStorageProxy
 from optuna.trial import FrozenTrial
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.connection import mask_url
 from hpsearch.search.optuna_private import BaseHeartbeat
 from hpsearch.search.storage import create_once, find_created, retry_methods, retry_on_disconnect
+from hpsearch.search.storage_url import StorageURL
 from hpsearch.serving import address
 
 # gRPC's C core logs to stderr on its own (a failed bind prints an "E1203 ... add_port.cc" line before
@@ -64,27 +63,6 @@ def decode(data: bytes) -> dict[str, Any]:
     return dict(json.loads(data))
 
 
-def parse_grpc_url(url: str) -> tuple[str, int]:
-    """`grpc://HOST:PORT` → (host, port); an IPv6 host in brackets (`grpc://[::1]:13000`).
-
-    Raises:
-        ConfigError: the URL is not of that form (the message shows it with any password masked).
-    """
-    allowed = "a storage proxy's URL is grpc://HOST:PORT, e.g. grpc://127.0.0.1:13000"
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError as exc:  # unbalanced brackets, a port that is not a number or out of range
-        raise ConfigError(f"storage {mask_url(url)}: not a valid URL ({exc}); {allowed}") from exc
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"storage {mask_url(url)}: a storage proxy takes no user or password (it has no "
-                          f"authentication: keep its port on the cluster's private network); {allowed}")
-    if parts.scheme != "grpc" or not host or port is None or not 1 <= port <= 65535 \
-            or parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise ConfigError(f"storage {mask_url(url)}: {allowed}")
-    return host, port
-
-
 def _stub(channel: Any, method: str, timeout_s: float | None = None) -> Callable[[dict[str, Any]], dict[str, Any]]:
     call = channel.unary_unary(f"/{SERVICE}/{method}", request_serializer=encode, response_deserializer=decode)
     return lambda request: dict(call(request, timeout=timeout_s))
@@ -102,24 +80,24 @@ class ProxyStorage(GrpcStorageProxy, BaseHeartbeat):
         ConfigError: nothing answers at the URL, or what answers is not an hpsearch storage proxy.
     """
 
-    def __init__(self, url: str, heartbeat: bool = True, retry: bool = True) -> None:
+    def __init__(self, url: StorageURL, heartbeat: bool = True, retry: bool = True) -> None:
         require_grpc()
-        host, port = parse_grpc_url(url)
+        assert url.host is not None and url.port is not None  # a grpc:// URL always has both
         with warnings.catch_warnings():  # Optuna marks its gRPC proxy experimental
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            super().__init__(host=host, port=port)
+            super().__init__(host=url.host, port=url.port)
         try:
             self.wait_server_ready(timeout=READY_TIMEOUT_S)
             # The first call has a deadline: a peer that accepts the connection and never answers would hang here.
             settings = _stub(self._channel, "Settings", READY_TIMEOUT_S)({})
         except ConnectionError as exc:
-            raise ConfigError(f"storage {mask_url(url)}: no storage proxy answers within {READY_TIMEOUT_S:g} s; "
+            raise ConfigError(f"storage {url.masked}: no storage proxy answers within {READY_TIMEOUT_S:g} s; "
                               "start one with `hpsearch storage-proxy STUDY.yaml`") from exc
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise ConfigError(f"storage {mask_url(url)}: accepts connections but does not answer within "
+                raise ConfigError(f"storage {url.masked}: accepts connections but does not answer within "
                                   f"{READY_TIMEOUT_S:g} s; is it an hpsearch storage proxy?") from exc
-            raise ConfigError(f"storage {mask_url(url)}: answers, but not as an hpsearch storage proxy "
+            raise ConfigError(f"storage {url.masked}: answers, but not as an hpsearch storage proxy "
                               f"({exc.code().name}); start it with `hpsearch storage-proxy` (heartbeats, claim "
                               "lock)") from exc
         self.heartbeat_s: int | None = settings["heartbeat_s"] if heartbeat else None
@@ -163,11 +141,11 @@ retry_methods(ProxyStorage, RETRIED, " through the storage proxy")
 class ProxyClaimLock:
     """The study's claim lock, granted by the storage proxy (same contract as `ClaimLock`)."""
 
-    def __init__(self, url: str, study: str) -> None:
+    def __init__(self, url: StorageURL, study: str) -> None:
         require_grpc()
-        host, port = parse_grpc_url(url)
+        assert url.host is not None and url.port is not None  # a grpc:// URL always has both
         self.study = study
-        self._channel = grpc.insecure_channel(address(host, port))
+        self._channel = grpc.insecure_channel(address(url.host, url.port))
         self._try, self._release = _stub(self._channel, "TryClaim"), _stub(self._channel, "Release")
         self._token: str | None = None
 
@@ -192,7 +170,7 @@ class ProxyClaimLock:
             self._channel.close()
 
 
-def open_proxy_storage(url: str, heartbeat_s: int | None, max_retry: int | None) -> ProxyStorage:
+def open_proxy_storage(url: StorageURL, heartbeat_s: int | None, max_retry: int | None) -> ProxyStorage:
     """The proxy client, warning when the study file's heartbeat differs from the proxy's (the proxy's applies)."""
     storage = ProxyStorage(url, heartbeat=heartbeat_s is not None, retry=max_retry is not None)
     if heartbeat_s is not None and storage.heartbeat_s != heartbeat_s:

@@ -33,13 +33,11 @@ import optuna
 from optuna.distributions import BaseDistribution
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.backend import scheme_of, with_driver
+from hpsearch.search.backend import DatabaseKind, open_backend, storage_kind
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.config import STUDY_NAME, LoadedStudy
-from hpsearch.search.connection import mask_url
 from hpsearch.search.optuna_private import CachedStorage, grpc_servicer
 from hpsearch.search.proxy_client import SERVICE, decode, encode, require_grpc
-from hpsearch.search.study import make_storage
 from hpsearch.serving import address, check_bind, warn_exposure
 
 try:
@@ -81,14 +79,14 @@ class Coordinator:
 
     Args:
         rdb: the proxy's RDB storage, with the study's heartbeat settings.
-        url: its URL (the claim lock lives in the same database).
+        kind: the database's kind (the claim lock lives in the same database).
         heartbeat_s, max_retry: handed to every worker behind the proxy.
         lease_s: how long a claim may be held before the proxy takes it back.
     """
 
-    def __init__(self, rdb: optuna.storages.RDBStorage, url: str, heartbeat_s: int, max_retry: int,
+    def __init__(self, rdb: optuna.storages.RDBStorage, kind: DatabaseKind, heartbeat_s: int, max_retry: int,
                  lease_s: float = LEASE_S) -> None:
-        self._rdb, self._url, self._lease_s = rdb, url, lease_s
+        self._rdb, self._kind, self._lease_s = rdb, kind, lease_s
         self._settings = {"heartbeat_s": heartbeat_s, "max_retry": max_retry}
         self._locks: dict[str, ClaimLock] = {}
         self._claims: dict[str, tuple[str, float]] = {}  # study → (token, time granted)
@@ -114,7 +112,7 @@ class Coordinator:
             raise ValueError(f"not a study name: {study!r}")
         with self._mutex:
             self._expire(study)
-            lock = self._locks.setdefault(study, ClaimLock(self._url, study))
+            lock = self._locks.setdefault(study, self._kind.claim_lock(study))
             if study in self._claims or not lock.try_acquire():
                 return {"token": None}
             token = uuid.uuid4().hex
@@ -169,21 +167,22 @@ def serve_storage_proxy(loaded: LoadedStudy, host: str = "127.0.0.1", port: int 
             opened, or the address cannot be bound.
     """
     require_grpc()
-    url = loaded.storage_url
-    if scheme_of(url) == "grpc":
+    url = loaded.storage
+    kind = storage_kind(url)
+    if not isinstance(kind, DatabaseKind):
         raise ConfigError(f"storage-proxy: the storage must be the database (sqlite:///... or "
-                          f"postgresql+psycopg2://...), not another proxy; got {mask_url(url)}")
+                          f"postgresql+psycopg2://...), not another proxy; got {url.masked}")
     check_bind("storage proxy", host, port)
-    rdb = make_storage(loaded)
-    assert isinstance(rdb, optuna.storages.RDBStorage)  # not a grpc:// URL, checked above
-    coordinator = Coordinator(rdb, with_driver(url), loaded.cfg.heartbeat_s, loaded.cfg.max_retry)
+    rdb = open_backend(kind, loaded.cfg.heartbeat_s, loaded.cfg.max_retry).storage
+    assert isinstance(rdb, optuna.storages.RDBStorage)  # a database's kind opens Optuna's RDB storage
+    coordinator = Coordinator(rdb, kind, loaded.cfg.heartbeat_s, loaded.cfg.max_retry)
     server = make_server(ProxyBackend(rdb), coordinator, host, port, threads)
     warn_exposure("storage proxy", host, "can read and change every study in the database")
     server.start()
     stopped = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopped.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     _logger.info("storage proxy for %s listening on %s (heartbeat %d s, stale after %d s); workers use "
-                 "the storage grpc://%s; Ctrl-C stops it", mask_url(url), address(host, port), loaded.cfg.heartbeat_s,
+                 "the storage grpc://%s; Ctrl-C stops it", url.masked, address(host, port), loaded.cfg.heartbeat_s,
                  2 * loaded.cfg.heartbeat_s, address(host, port))
     try:
         stopped.wait()

@@ -19,7 +19,6 @@ from hpsearch.findings import sentence
 from hpsearch.io import atomic_write, existing_ancestor
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import confirmation
-from hpsearch.search.connection import mask_url
 from hpsearch.search.noise import collapse_note, single_runs
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
 from hpsearch.search.study import artifacts_dir, open_study
@@ -34,7 +33,7 @@ def study_summary(loaded: LoadedStudy) -> str:
     study = open_study(loaded)
     trials = read_trials(study)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
-    lines = [f"study {loaded.cfg.study} in {mask_url(loaded.storage_url)}: {len(trials)} trials: "
+    lines = [f"study {loaded.cfg.study} in {loaded.storage.masked}: {len(trials)} trials: "
              + ", ".join(f"{counts[s]} {s.name.lower()}" for s in TrialState if counts[s]),
              f"objective: {loaded.cfg.objective} (minimized, {loaded.base_config.metrics.features} features)"]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]

@@ -11,7 +11,6 @@ from hpsearch.config import from_dict
 from hpsearch.errors import ConfigError
 from hpsearch.search.backend import Backend, open_backend
 from hpsearch.search.config import LoadedStudy
-from hpsearch.search.connection import mask_url
 from hpsearch.search.pruners import make_pruner
 from hpsearch.search.samplers import make_sampler
 
@@ -20,7 +19,7 @@ ARTIFACTS_KEY = "artifacts_dir"  # study attribute: the artifact folder's absolu
 
 def study_backend(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> Backend:
     """The study's storage backend, with heartbeats and (when `retry`) the retry of stale trials."""
-    return open_backend(loaded.storage_url, loaded.cfg.heartbeat_s, loaded.cfg.max_retry if retry else None,
+    return open_backend(loaded.storage, loaded.cfg.heartbeat_s, loaded.cfg.max_retry if retry else None,
                         must_exist)
 
 
@@ -50,7 +49,7 @@ def open_study(loaded: LoadedStudy, create: bool = False, backend: Backend | Non
         try:
             study = optuna.load_study(**kwargs)  # type: ignore[arg-type]
         except KeyError as exc:
-            raise ConfigError(f"study {loaded.cfg.study!r} not found in {mask_url(loaded.storage_url)}; "
+            raise ConfigError(f"study {loaded.cfg.study!r} not found in {loaded.storage.masked}; "
                               "create it with `hpsearch run`") from exc
         _check_unchanged(loaded, study)
         return study
@@ -108,7 +107,7 @@ def _check_unchanged(loaded: LoadedStudy, study: optuna.Study) -> None:
     changed = [k for k in expected if stored[k] != expected[k]
                and not (k == "base" and _same_base(stored[k], expected[k]))]
     if changed:
-        raise ConfigError(f"{loaded.path}: study {loaded.cfg.study!r} exists in {mask_url(loaded.storage_url)} "
+        raise ConfigError(f"{loaded.path}: study {loaded.cfg.study!r} exists in {loaded.storage.masked} "
                           f"with a different {', '.join(changed)}; use a new study name to search a changed "
                           "space, objective or base config")
 

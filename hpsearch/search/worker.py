@@ -11,6 +11,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -25,7 +26,7 @@ from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, Trainin
 from hpsearch.io import OWNER_FILE, atomic_write, check_writable, mark_owned, owned_by
 from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
-from hpsearch.search.backend import Backend, probe_storage
+from hpsearch.search.backend import Backend, open_backend, storage_kind
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import (
     WAIT_POLL_S,
@@ -36,7 +37,6 @@ from hpsearch.search.confirm import (
     open_companion,
     source_records,
 )
-from hpsearch.search.connection import mask_url
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
 from hpsearch.search.study import open_study, study_backend
@@ -56,9 +56,8 @@ def _done(study: optuna.Study, n_trials: int | None) -> bool:
 
 
 def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n_trials: int | None = None,
-               timeout_s: float | None = None, stop: Callable[[], bool] | None = None,
-               prepared: tuple[torch.device, ImageDataset] | None = None, confirm: bool = False) -> int:
-    """Run trials of the study in this process until it has `n_trials`, the time is up or `stop()`.
+               stop: Callable[[], bool] | None = None, prepared: Prepared | None = None, confirm: bool = False) -> None:
+    """Run trials of the study in this process until it has `n_trials`, the study's timeout or `stop()`.
 
     Args:
         stop: polled between trials and between training steps (a GracefulStop); when it
@@ -68,41 +67,38 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         confirm: run the study's confirmation runs (`hpsearch.search.confirm`) until all planned ones
             have run, instead of search trials.
 
-    Returns:
-        the number of trials this worker ran.
-
     Raises:
         ConfigError, DataError: from `prepare_worker`, before the study is created or touched.
     """
     if confirm:  # nothing to create: the study and its planned runs must exist before any data is cached
-        backend = study_backend(loaded, must_exist=True)
+        backend = prepared.backend if prepared else study_backend(loaded, must_exist=True)
         search = open_study(loaded, backend=backend)
         study = open_companion(loaded, backend)
         check_companion(study)
         if not has_work(study):  # a finished plan or race: no dataset to cache, no folder to make
             _logger.info("%s: every planned confirmation run has run; nothing to do", study.study_name)
-            return 0
-    device, dataset = prepared or prepare_worker(loaded, data_dir, device_name)
-    if not confirm:
-        backend = study_backend(loaded)
+            return
+        prepared = prepared or prepare_worker(loaded, data_dir, device_name, backend)
+    else:
+        prepared = prepared or prepare_worker(loaded, data_dir, device_name)
+        backend = prepared.backend
         study = open_study(loaded, create=True, backend=backend)
     heartbeat = backend.storage.get_heartbeat_interval() if backend.heartbeats else None  # type: ignore[attr-defined]
-    _logger.info("worker on %s (%s; %s) with %s", mask_url(backend.url), backend.scheme,
-                 f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", device)
+    _logger.info("worker on %s (%s; %s) with %s", backend.url.masked, backend.scheme,
+                 f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", prepared.device)
     make_outputs(loaded)
     store = AtomicArtifactStore(str(loaded.artifacts_dir))
     objective: Objective | ConfirmObjective
     schedule: Schedule
     if confirm:  # the companion study's runs, until every planned one has run (a race: until it stops)
-        objective = ConfirmObjective(loaded, source_records(search), dataset, device, data_dir / "cache", store,
-                                     int(study.user_attrs.get("samples", loaded.base_config.metrics.samples)))
+        objective = ConfirmObjective(loaded, source_records(search), prepared.dataset, prepared.device,
+                                     data_dir / "cache", store,
+                                     int(study.user_attrs.get("samples", loaded.base_config.metrics.samples)), stop)
         schedule = next_run
     else:
-        objective = Objective(loaded, dataset, device, data_dir / "cache", store)
+        objective = Objective(loaded, prepared.dataset, prepared.device, data_dir / "cache", store, stop)
         schedule = until(n_trials if n_trials is not None else loaded.cfg.stop.n_trials)
-    objective.stop = stop
-    timeout = timeout_s if timeout_s is not None else loaded.cfg.stop.timeout_s
-    return work_loop(study, backend, objective, schedule, timeout, stop)
+    work_loop(study, backend, objective, schedule, loaded.cfg.stop.timeout_s, stop)
 
 
 Schedule = Callable[[optuna.Study], str]
@@ -189,26 +185,45 @@ def _failure(trials: list[FrozenTrial], number: int | None) -> str | None:
     return str(trial.user_attrs.get("failure") or trial.system_attrs.get("fail_reason") or "no reason recorded")
 
 
-def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str) -> tuple[torch.device, ImageDataset]:
-    """Every check that can fail before a study exists: device, output folders, data, metrics.
+@dataclass
+class Prepared:
+    """What a worker start checked and made before its first trial (see `prepare_worker`)."""
+
+    device: torch.device
+    dataset: ImageDataset
+    backend: Backend
+
+
+def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str, backend: Backend | None = None) -> Prepared:
+    """Every check that can fail before a study exists (device, storage, output folders, data, metrics), then
+    the storage opened, once.
 
     Run before the study is created (or a worker joins it), so that a typo in `data.root`,
     a device that is not there or a folder that cannot be written leaves no study, trial
     or folder behind and can simply be fixed and re-run. Nothing is created here except the
-    dataset's cache (a derived file in the data directory, written atomically).
+    dataset's cache (a derived file in the data directory, written atomically) and, last, the
+    storage (a SQLite file, or Optuna's tables in an empty database). The storage is probed once,
+    before the data is cached, and opened once, here: the worker and its study use this backend.
+
+    Args:
+        backend: the storage, when the caller opened it already (a confirmation reads the study first).
 
     Raises:
         ConfigError, DataError: naming what is wrong.
     """
     device = resolve_device(device_name)
-    probe_storage(loaded.storage_url)  # before the dataset is cached: an unreachable database writes nothing
+    kind = backend.kind if backend is not None else storage_kind(loaded.storage)
+    if backend is None:
+        kind.probe()  # before the dataset is cached: an unreachable database writes nothing
     check_outputs(loaded)
     check_writable(data_dir, "data directory", is_dir=True)
     check_before_data(loaded.base_config, device)
     dataset = load_dataset(loaded.base_config.data, data_dir)
     if loaded.base_config.metrics.enabled:
         check_metrics(loaded.base_config, dataset)
-    return device, dataset
+    if backend is None:
+        backend = open_backend(kind, loaded.cfg.heartbeat_s, loaded.cfg.max_retry, probe=False)
+    return Prepared(device, dataset, backend)
 
 
 def check_outputs(loaded: LoadedStudy) -> None:

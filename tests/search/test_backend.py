@@ -1,16 +1,31 @@
-"""Storage URL → backend: the one place that decides by scheme, tested here for every scheme."""
+"""Storage URL → StorageURL → kind of storage → backend: decided once by scheme, tested here for every scheme."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy.event
 import sqlalchemy.exc
+import sqlalchemy.pool
 
 from hpsearch.errors import ConfigError
-from hpsearch.search import PrunerConfig, SamplerConfig, make_pruner, make_sampler, open_backend, scheme_of
+from hpsearch.search import (
+    KINDS,
+    PrunerConfig,
+    SamplerConfig,
+    StorageURL,
+    load_study_config,
+    make_pruner,
+    make_sampler,
+    open_backend,
+    run_worker,
+    storage_kind,
+)
 from hpsearch.search.claim import ClaimLock
 from hpsearch.search.connection import is_disconnect, is_permanent
 from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage
@@ -22,8 +37,20 @@ from tests.search.helpers import storage_proxy, write_study
 @pytest.mark.parametrize(("url", "scheme"), [
     ("sqlite:///runs/x/study.db", "sqlite"), ("postgresql://u@h/db", "postgresql"),
     ("postgresql+psycopg2://u:pw@h:5432/db", "postgresql"), ("grpc://10.0.0.5:13000", "grpc")])
-def test_scheme_of_every_supported_url(url: str, scheme: str) -> None:
-    assert scheme_of(url) == scheme
+def test_every_supported_url_is_parsed_once_into_its_scheme_and_kind(url: str, scheme: str) -> None:
+    parsed = StorageURL.parse(url)
+    assert parsed.scheme == scheme and StorageURL.parse(parsed) is parsed
+    assert type(storage_kind(parsed)) is KINDS[scheme]  # type: ignore[index]
+    assert "pw" not in f"{parsed} {parsed!r} {parsed.masked} {parsed.masked_text}"  # printed, it is masked
+
+
+def test_a_parsed_url_holds_its_parts_and_names_the_installed_driver() -> None:
+    pg = StorageURL.parse("postgresql://u:pw@db.example:6543/hp")
+    assert (pg.host, pg.port, pg.database) == ("db.example", 6543, "hp")
+    assert pg.text.startswith("postgresql+psycopg2://") and pg.given.startswith("postgresql://")
+    assert StorageURL.parse("sqlite:///runs/x/study.db").path == Path("runs/x/study.db")
+    proxy = StorageURL.parse("grpc://[::1]:13000")
+    assert (proxy.host, proxy.port) == ("::1", 13000)
 
 
 @pytest.mark.parametrize(("url", "message"), [
@@ -31,7 +58,7 @@ def test_scheme_of_every_supported_url(url: str, scheme: str) -> None:
     ("postgresql+asyncpg://u@h/db", "is not supported")])
 def test_unsupported_urls_are_refused_naming_what_is_allowed(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
-        scheme_of(url)
+        StorageURL.parse(url)
     assert "grpc://HOST:PORT" in str(caught.value) and "hunter2" not in str(caught.value)
 
 
@@ -93,3 +120,29 @@ def test_registries_name_their_choices_on_a_miss(tmp_path: Path) -> None:
         draw_figure("saliency", None, 8, FigureOptions(), tmp_path / "x.png")  # type: ignore[arg-type]
     assert isinstance(make_sampler(SamplerConfig(name="tpe")), optuna.samplers.TPESampler)
     assert isinstance(make_pruner(PrunerConfig(name="none"), 100, 10), optuna.pruners.NopPruner)
+
+
+def test_a_worker_start_on_postgres_probes_once_and_opens_once(tmp_path: Path,
+                                                              fresh_postgres: Callable[[], str]) -> None:
+    """Every new connection to the server during a worker's start, counted by the engine that made it.
+
+    Before the storage became one object, a start made 5 engines and 6 connections: two probes (one
+    before the data was cached, one again when opening), an engine for the schema lock, Optuna's, and
+    one more per claim lock. Now the kind's one engine serves the probe and the locks, and Optuna's opens the
+    storage: two engines; the kind's made the probe, the schema lock and the creation's claim lock.
+    """
+    connections: list[int] = []
+
+    def count(_dbapi: object, record: object) -> None:
+        connections.append(id(record._ConnectionRecord__pool))  # type: ignore[attr-defined]
+
+    loaded = load_study_config(write_study(tmp_path, storage=fresh_postgres()))
+    sqlalchemy.event.listen(sqlalchemy.pool.Pool, "connect", count)
+    try:
+        run_worker(loaded, tmp_path / "data", "cpu", stop=lambda: True)  # starts, then stops before a trial
+    finally:
+        sqlalchemy.event.remove(sqlalchemy.pool.Pool, "connect", count)
+    per_engine = sorted(Counter(connections).values())
+    assert len(per_engine) == 2, per_engine  # one engine for the probe and the locks, one for Optuna's storage
+    kind_engine = Counter(connections)[connections[0]]  # the probe is the first connection
+    assert kind_engine == 3, per_engine  # the one probe, the schema lock, the claim lock of the study's creation

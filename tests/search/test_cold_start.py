@@ -16,11 +16,10 @@ one round each; `benchmarks/cold_start.py` runs it for many rounds (figures in b
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -81,13 +80,6 @@ def _check_created_once(storage: str, name: str) -> None:
     waiting = [t.params for t in study.get_trials() if t.state == TrialState.WAITING]
     assert len(waiting) == len(ENQUEUED), waiting  # each enqueued trial once, none twice
     assert {"space_fingerprint", "objective", "base", "artifacts_dir"} <= set(study.user_attrs)
-
-
-@pytest.fixture
-def fresh_postgres(postgres_url: str) -> Iterator[Callable[[], str]]:
-    """A factory of new, empty PostgreSQL databases on the test server, dropped afterwards."""
-    with contextlib.ExitStack() as stack:
-        yield lambda: stack.enter_context(cold_start.fresh_postgres(postgres_url))
 
 
 @pytest.mark.slow

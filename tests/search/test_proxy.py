@@ -14,10 +14,10 @@ import optuna
 import pytest
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.backend import claim_lock, open_backend
-from hpsearch.search.claim import ClaimLock
-from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage, parse_grpc_url
+from hpsearch.search.backend import open_backend, storage_kind
+from hpsearch.search.proxy_client import ProxyClaimLock, ProxyStorage
 from hpsearch.search.proxy_server import Coordinator
+from hpsearch.search.storage_url import StorageURL
 from hpsearch.serving import check_bind, warn_exposure
 from tests.search.helpers import ROOT, free_port, storage_proxy, write_study
 
@@ -37,10 +37,10 @@ def lock_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 def test_try_acquire_fails_while_the_lock_is_held_and_succeeds_after_release(lock_url: str,
                                                                              study_name: str) -> None:
-    first, second = ClaimLock(lock_url, study_name), ClaimLock(lock_url, study_name)
+    first, second = storage_kind(lock_url).claim_lock(study_name), storage_kind(lock_url).claim_lock(study_name)
     assert first.try_acquire()
     assert not second.try_acquire()
-    assert ClaimLock(lock_url, study_name + "_other").try_acquire()  # one lock per study
+    assert storage_kind(lock_url).claim_lock(study_name + "_other").try_acquire()  # one lock per study
     first.release()
     assert second.try_acquire()
     second.release()
@@ -50,10 +50,11 @@ def test_proxy_grants_one_claim_at_a_time_and_takes_back_an_expired_one(lock_url
                                                                         caplog: pytest.LogCaptureFixture) -> None:
     rdb = open_backend(lock_url, heartbeat_s=2, max_retry=1).storage
     assert isinstance(rdb, optuna.storages.RDBStorage)
-    coordinator = Coordinator(rdb, lock_url, heartbeat_s=2, max_retry=1, lease_s=0.5)
+    coordinator = Coordinator(rdb, storage_kind(lock_url), heartbeat_s=2, max_retry=1,  # type: ignore[arg-type]
+                              lease_s=0.5)
     token = coordinator.try_claim(study_name)["token"]
     assert token and coordinator.try_claim(study_name)["token"] is None
-    assert not ClaimLock(lock_url, study_name).try_acquire()  # held in the database: direct workers wait too
+    assert not storage_kind(lock_url).claim_lock(study_name).try_acquire()  # held in the database: workers wait
     coordinator.release(study_name, "not-the-token")
     assert coordinator.try_claim(study_name)["token"] is None
     coordinator.release(study_name, token)
@@ -66,7 +67,7 @@ def test_proxy_grants_one_claim_at_a_time_and_takes_back_an_expired_one(lock_url
     coordinator.release(study_name, token)  # the late release of the expired claim changes nothing
     assert coordinator.try_claim(study_name)["token"] is None
     coordinator.close()
-    assert ClaimLock(lock_url, study_name).try_acquire()
+    assert storage_kind(lock_url).claim_lock(study_name).try_acquire()
     with pytest.raises(ValueError, match="not a study name"):  # a lock file's path must not come from a client
         coordinator.try_claim("../../escape")
 
@@ -87,19 +88,19 @@ def test_workers_behind_a_proxy_get_its_heartbeat_and_claim_lock(tmp_path: Path,
         trial = study.ask()
         storage.record_heartbeat(trial._trial_id)
         assert storage._get_stale_trial_ids(study._study_id) == []
-        lock = claim_lock(url, study_name)
+        lock = storage_kind(url).claim_lock(study_name)
         assert isinstance(lock, ProxyClaimLock)
         lock.acquire()
-        assert not ClaimLock(f"sqlite:///{tmp_path / 'study.db'}", study_name).try_acquire()
+        assert not storage_kind(f"sqlite:///{tmp_path / 'study.db'}").claim_lock(study_name).try_acquire()
         lock.release()
         lock.release()  # idempotent, as the worker calls it at trial start and again after the trial
-        assert ClaimLock(f"sqlite:///{tmp_path / 'study.db'}", study_name).try_acquire()
+        assert storage_kind(f"sqlite:///{tmp_path / 'study.db'}").claim_lock(study_name).try_acquire()
 
 
 @pytest.mark.parametrize("url", ["grpc://", "grpc://host", "grpc://:13000", "grpc://host:0", "grpc://host:port"])
 def test_malformed_proxy_urls_are_refused(url: str) -> None:
     with pytest.raises(ConfigError, match=r"grpc://HOST:PORT"):
-        parse_grpc_url(url)
+        StorageURL.parse(url)
 
 
 @pytest.mark.parametrize("command", ["worker", "run"])

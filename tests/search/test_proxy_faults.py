@@ -15,11 +15,12 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial
 
-from hpsearch.search.backend import open_backend
+from hpsearch.search.backend import open_backend, storage_kind
 from hpsearch.search.optuna_private import CachedStorage
 from hpsearch.search.proxy_client import ProxyStorage
 from hpsearch.search.proxy_server import Coordinator, ProxyBackend, make_server
 from hpsearch.search.storage import CREATE_TOKEN, retry_on_disconnect
+from hpsearch.search.storage_url import StorageURL
 from tests.search.helpers import free_port
 
 grpc = pytest.importorskip("grpc")
@@ -31,7 +32,7 @@ def _proxy(url: str, port: int, backend: type[CachedStorage] = ProxyBackend) -> 
     rdb = open_backend(url, heartbeat_s=30, max_retry=2).storage
     assert isinstance(rdb, optuna.storages.RDBStorage)
     served = backend(rdb)
-    coordinator = Coordinator(rdb, url, 30, 2)
+    coordinator = Coordinator(rdb, storage_kind(url), 30, 2)  # type: ignore[arg-type]
     server = make_server(served, coordinator, "127.0.0.1", port, 8)
     server.start()
     try:
@@ -42,7 +43,7 @@ def _proxy(url: str, port: int, backend: type[CachedStorage] = ProxyBackend) -> 
 
 
 def _client(port: int) -> ProxyStorage:
-    return ProxyStorage(f"grpc://127.0.0.1:{port}")
+    return ProxyStorage(StorageURL.parse(f"grpc://127.0.0.1:{port}"))
 
 
 def _write_param_after_restart(tmp_path: Path, backend: type[CachedStorage]) -> FrozenTrial:
