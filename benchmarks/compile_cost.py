@@ -35,7 +35,7 @@ from _common import hypermodel_config, machine, random_images, timed, training_l
 
 from hpsearch.config import RunConfig, load_config, replace_sections
 from hpsearch.data import ImageDataset
-from hpsearch.training import resolve_device
+from hpsearch.devices import resolve_device
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("quickstart", "full")

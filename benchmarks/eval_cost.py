@@ -28,9 +28,10 @@ from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.config import load_config
 from hpsearch.data import DeviceBatchSampler, load_dataset
+from hpsearch.devices import resolve_device
 from hpsearch.losses import GANObjective
 from hpsearch.metrics import Evaluator
-from hpsearch.training import build_state, resolve_device, train_step
+from hpsearch.training import build_state, train_step
 
 
 def _sync(device: torch.device) -> None:

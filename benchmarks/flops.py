@@ -27,7 +27,7 @@ from _common import machine, timed, training_loop, write_json  # benchmarks/ is 
 from compile_cost import MODELS, model_config, parse_models
 from torch.utils.flop_counter import FlopCounterMode
 
-from hpsearch.training import resolve_device
+from hpsearch.devices import resolve_device
 
 
 def matmul_rate(device: torch.device, dtype: torch.dtype, rounds: int = 5) -> float:

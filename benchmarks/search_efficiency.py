@@ -58,10 +58,11 @@ from _common import digits_study, write_json  # benchmarks/ is on sys.path when 
 from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import replace_sections
 from hpsearch.data import load_dataset
+from hpsearch.devices import resolve_device
 from hpsearch.metrics import Evaluator
 from hpsearch.sampling import load_generator
 from hpsearch.search import load_study_config, open_study, read_trial, run_worker
-from hpsearch.training import resolve_device, train
+from hpsearch.training import train
 
 ROOT = Path(__file__).resolve().parents[1]
 

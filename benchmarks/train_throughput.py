@@ -41,8 +41,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset
+from hpsearch.devices import resolve_device
 from hpsearch.losses import GANObjective
-from hpsearch.training import build_state, resolve_device, train_step
+from hpsearch.training import build_state, train_step
 
 VARIANT_PARTS = ("bf16", "cl", "compile")
 

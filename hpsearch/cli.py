@@ -21,6 +21,7 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import MAX_SEED, from_dict, load_config, replace_sections
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import load_dataset, peek_class_names
+from hpsearch.devices import resolve_device
 from hpsearch.environment import check_environment
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.images import save_grid
@@ -69,7 +70,6 @@ from hpsearch.search import (
     study_summary,
 )
 from hpsearch.stopping import GracefulStop
-from hpsearch.training import resolve_device
 from hpsearch.visualize import FIGURES, FigureOptions, draw_figure
 
 _logger = logging.getLogger("hpsearch")

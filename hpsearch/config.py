@@ -1,25 +1,25 @@
 """Typed, strict run configs (data, model, train) loaded from YAML with `--set` overrides.
 
 Every choice a search will make is a field here, so that a configuration proposed by
-a sampler is validated exactly like one written by hand. Validation is driven by the
-dataclass type hints plus a little metadata (ranges, allowed values), so adding a field
-means declaring it once.
+a sampler is validated exactly like one written by hand (`hpsearch.validation`: driven by the
+type hints plus a little metadata, so adding a field means declaring it once). YAML is read
+by `hpsearch.io.read_yaml`; this module adds the checks that tie fields together.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 
 from hpsearch.errors import ConfigError
-from hpsearch.io import check_text, read_text
+from hpsearch.io import check_text, check_tree, parse_yaml, read_yaml
+from hpsearch.validation import Where, build_dataclass, check_keys, option
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
 GeneratorName = Literal["dcgan", "sagan", "stylegan2"]
@@ -35,13 +35,6 @@ MAX_SLOPE = 0.3
 MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
 MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
 COLLAPSE_MARGIN = 0.2  # metrics.collapse_margin default; measured in benchmarks/collapse_margin.py
-
-
-def option(default: Any, **meta: Any) -> Any:
-    """A dataclass field with validation metadata (ge, gt, le, lt, choices, length)."""
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=meta)
-    return field(default=default, metadata=meta)
 
 
 @dataclass
@@ -313,90 +306,17 @@ def from_dict(raw: Any, source: str = "<dict>") -> RunConfig:
     """Validate a nested dict (as from YAML or a stored trial) into a RunConfig."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: top level must be a mapping with sections {sorted(SECTIONS)}")
-    _check_keys(raw, SECTIONS, source, "")
+    check_keys(raw, SECTIONS, Where(source))
     sections = {}
     for name, cls in SECTIONS.items():
         body = raw.get(name)
         body = {} if body is None else body  # `model:` with nothing under it; false, 0 or [] are not mappings
         if not isinstance(body, dict):
             raise ConfigError(f"{source}: {name}: must be a mapping; got {body!r}")
-        sections[name] = _build(cls, body, source, name)
+        sections[name] = build_dataclass(cls, body, source, name)
     cfg = RunConfig(**sections)
     _resolve(cfg, source)
     return cfg
-
-
-MERGE_TAG, VALUE_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently:
-    a repeated `stop:` would quietly replace the first)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[Any, yaml.Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag in (MERGE_TAG, VALUE_TAG):  # `<<: *base`: merged keys may be overridden here
-                continue
-            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
-            try:
-                duplicate = key in seen
-            except TypeError:  # an unhashable key: PyYAML's own error says so below
-                break
-            if duplicate:
-                first = seen[key].start_mark
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} given twice in one mapping (first on line {first.line + 1}); "
-                    "keep one", key_node.start_mark)
-            seen[key] = key_node
-        return super().construct_mapping(node, deep=deep)
-
-
-def parse_yaml(text: str, source: str) -> Any:
-    """Parse YAML text strictly and safely (no tags that build objects, no repeated keys).
-
-    Raises:
-        ConfigError: naming `source`, the line and column, and what is wrong there.
-    """
-    try:
-        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
-        what = "; ".join(" ".join(str(p).split()) for p in (exc.problem, exc.context) if p)
-        raise ConfigError(f"{where}: not valid YAML: {what or type(exc).__name__}") from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
-    except RecursionError as exc:
-        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from exc
-    except ValueError as exc:  # an integer of more than 4300 digits (Python's limit on converting them)
-        raise ConfigError(f"{source}: not valid YAML: a number too long to read ({exc})") from exc
-
-
-def read_yaml(path: Path, kind: str = "config") -> Any:
-    """Parse a YAML file safely; a missing, unreadable, binary, huge or malformed file is one ConfigError naming it."""
-    data = parse_yaml(read_text(path, kind), str(path))
-    _check_tree(data, path)
-    return data if data is not None else {}
-
-
-def _check_tree(data: Any, path: Path, limit: int = 100_000) -> None:
-    """Refuse YAML whose aliases make a cycle or blow up (`&a [*a]`, "billion laughs").
-
-    Validation walks and copies the loaded values; a cycle would recurse forever and an
-    alias bomb would expand to gigabytes.
-    """
-    count, stack = 0, [(data, 0, frozenset[int]())]
-    while stack:
-        node, depth, parents = stack.pop()
-        count += 1
-        if count > limit or depth > 64:
-            raise ConfigError(f"{path}: YAML too large or nested too deeply once its aliases are expanded")
-        if isinstance(node, (dict, list)):
-            if id(node) in parents:
-                raise ConfigError(f"{path}: YAML alias refers to itself (a cycle); write the values out")
-            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
-            stack.extend((child, depth + 1, parents | {id(node)}) for child in children)
 
 
 def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
@@ -411,7 +331,7 @@ def _apply_override(raw: dict[str, Any], item: str, label: str) -> None:
         value = parse_yaml(text, "")
     except ConfigError as exc:
         raise ConfigError(f"{label} {key}: value {text[:100]!r} is not valid YAML") from exc
-    _check_tree(value, Path(f"{label} {key}"))  # the same alias-bomb and size limits as a file
+    check_tree(value, f"{label} {key}")  # the same alias-bomb and size limits as a file
     body = raw
     for depth, part in enumerate(parts[:-1]):
         child = body.setdefault(part, {})
@@ -432,148 +352,6 @@ def section_class(path: str) -> type | None:
         tp = typing.get_type_hints(cls).get(part) if part in fields else None
         cls = tp if dataclasses.is_dataclass(tp) else None
     return cls
-
-
-def _check_keys(body: dict[str, Any], allowed: Any, source: str, prefix: str) -> None:
-    for key in body:
-        if key not in allowed:
-            where = f"{prefix}.{key}" if prefix else str(key)
-            raise ConfigError(f"{source}: {where}: unknown key; allowed: {', '.join(sorted(allowed))}")
-
-
-def build_dataclass(cls: type, body: Any, source: str, section: str = "") -> Any:
-    """Validate a mapping into dataclass `cls` (nested dataclasses included), strictly.
-
-    Args:
-        cls: a dataclass whose fields are typed like the config sections.
-        body: the mapping (e.g. from YAML).
-        source: file name (or "--set") for messages.
-        section: the path of `body` inside the file ("" at top level).
-    """
-    if not isinstance(body, dict):
-        raise ConfigError(f"{source}: {section or 'top level'}: must be a mapping; got {body!r}")
-    return _build(cls, body, source, section)
-
-
-def coerce_field(cls: type, name: str, value: Any, where: str) -> Any:
-    """Check one value against field `name` of dataclass `cls` (type, range, choices)."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    return _coerce(value, typing.get_type_hints(cls)[name], dict(fields[name].metadata), where)
-
-
-def _build(cls: type, body: dict[str, Any], source: str, section: str) -> Any:
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _check_keys(body, fields, source, section)
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for name, value in body.items():
-        where = f"{source}: {section}.{name}" if section else f"{source}: {name}"
-        values[name] = _coerce(value, hints[name], dict(fields[name].metadata), where)
-    return cls(**values)
-
-
-def _coerce(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
-    """Check `value` against type `tp` and the field metadata; return the typed value."""
-    if dataclasses.is_dataclass(tp):
-        source, _, path = where.partition(": ")
-        return build_dataclass(tp, value, source, path)  # type: ignore[arg-type]
-    if tp is Any:
-        return value
-    origin = get_origin(tp)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: must be a mapping; got {value!r}")
-        return value
-    if origin in (Union, types.UnionType):
-        return _coerce_union(value, tp, meta, where)
-    if origin is Literal:
-        if value not in get_args(tp):
-            raise ConfigError(f"{where}: must be one of {list(get_args(tp))}; got {value!r}")
-        return value
-    if origin is list:
-        return _coerce_list(value, get_args(tp)[0], meta, where)
-    if not isinstance(tp, type):
-        raise TypeError(f"unsupported config type {tp!r} at {where}")
-    return _check_range(_coerce_scalar(value, tp, where), meta, where)
-
-
-def _coerce_union(value: Any, tp: Any, meta: dict[str, Any], where: str) -> Any:
-    options = [a for a in get_args(tp) if a is not type(None)]
-    if value is None:
-        if type(None) in get_args(tp):
-            return None
-        raise ConfigError(f"{where}: must not be empty")
-    errors = []
-    for option in options:
-        try:
-            return _coerce(value, option, meta, where)
-        except ConfigError as exc:
-            errors.append(exc)
-    # Report the errors of the options that match the value's shape (list vs scalar).
-    is_list = isinstance(value, list)
-    matching = [err for option, err in zip(options, errors, strict=True) if (get_origin(option) is list) == is_list]
-    if len(matching) > 1:  # e.g. an int or the word "none"
-        reasons = [str(err).removeprefix(f"{where}: ").split("; got ")[0] for err in matching]
-        raise ConfigError(f"{where}: " + "; or ".join(reasons) + f"; got {value!r}")
-    raise (matching or errors)[0]
-
-
-def _coerce_list(value: Any, item_tp: Any, meta: dict[str, Any], where: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ConfigError(f"{where}: must be a list of {getattr(item_tp, '__name__', item_tp)}; got {value!r}")
-    if "length" in meta and len(value) != meta["length"]:
-        raise ConfigError(f"{where}: must have {meta['length']} items; got {value!r}")
-    return [_coerce(v, item_tp, meta, f"{where}[{i}]") for i, v in enumerate(value)]
-
-
-def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: must be true or false; got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: must be an integer; got {value!r}")
-        return value
-    if tp is float:
-        return _to_float(value, where)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: must be a string; got {value!r}")
-        return value
-    raise TypeError(f"unsupported config type {tp!r} at {where}")  # a bug, not bad input
-
-
-def _to_float(value: Any, where: str) -> float:
-    # YAML 1.1 reads `1e-4` (no dot) as a string; accept it as the number the user meant.
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{where}: must be a number; got {value!r}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ConfigError(f"{where}: must be a finite number; got {value!r}")
-    return float(value)
-
-
-def _check_range(value: Any, meta: dict[str, Any], where: str) -> Any:
-    if "choices" in meta and value not in meta["choices"]:
-        raise ConfigError(f"{where}: must be one of {list(meta['choices'])}; got {value!r}")
-    bounds = {"ge": (">=", lambda a, b: a >= b), "gt": (">", lambda a, b: a > b),
-              "le": ("<=", lambda a, b: a <= b), "lt": ("<", lambda a, b: a < b)}
-    for key, (sign, ok) in bounds.items():
-        if key in meta and not ok(value, meta[key]):
-            allowed = _describe_range(meta)
-            raise ConfigError(f"{where}: must be {allowed}; got {value!r} (needs {sign} {meta[key]})")
-    return value
-
-
-def _describe_range(meta: dict[str, Any]) -> str:
-    low = f"{'>=' if 'ge' in meta else '>'} {meta.get('ge', meta.get('gt'))}" if {"ge", "gt"} & meta.keys() else ""
-    high = f"{'<=' if 'le' in meta else '<'} {meta.get('le', meta.get('lt'))}" if {"le", "lt"} & meta.keys() else ""
-    return " and ".join(p for p in (low, high) if p)
 
 
 # --------------------------------------------------------------------------- cross-field checks

@@ -12,6 +12,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import yaml
+
 from hpsearch.errors import ConfigError
 
 MAX_TEXT_BYTES = 8 << 20  # configs, studies and spaces are a few KB; anything this big is not one
@@ -288,3 +290,79 @@ def staged_folder(path: Path) -> Iterator[Path]:
             _remove_empty(made)
         if aside is not None and path.is_dir():  # the new (or the restored old) folder is in place: the rest is
             shutil.rmtree(aside, ignore_errors=True)  # housekeeping; if neither is, the old one stays aside
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+MERGE_TAG, VALUE_TAG = "tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently:
+    a repeated `stop:` would quietly replace the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag in (MERGE_TAG, VALUE_TAG):  # `<<: *base`: merged keys may be overridden here
+                continue
+            key = self.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML's own error says so below
+                break
+            if duplicate:
+                first = seen[key].start_mark
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} given twice in one mapping (first on line {first.line + 1}); "
+                    "keep one", key_node.start_mark)
+            seen[key] = key_node
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str) -> Any:
+    """Parse YAML text strictly and safely (no tags that build objects, no repeated keys).
+
+    Raises:
+        ConfigError: naming `source`, the line and column, and what is wrong there.
+    """
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
+        what = "; ".join(" ".join(str(p).split()) for p in (exc.problem, exc.context) if p)
+        raise ConfigError(f"{where}: not valid YAML: {what or type(exc).__name__}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: not valid YAML: nested too deeply") from exc
+    except ValueError as exc:  # an integer of more than 4300 digits (Python's limit on converting them)
+        raise ConfigError(f"{source}: not valid YAML: a number too long to read ({exc})") from exc
+
+
+def read_yaml(path: Path, kind: str = "config") -> Any:
+    """Parse a YAML file safely; a missing, unreadable, binary, huge or malformed file is one ConfigError naming it."""
+    data = parse_yaml(read_text(path, kind), str(path))
+    check_tree(data, str(path))
+    return data if data is not None else {}
+
+
+def check_tree(data: Any, source: str, limit: int = 100_000) -> None:
+    """Refuse YAML whose aliases make a cycle or blow up (`&a [*a]`, "billion laughs").
+
+    Validation walks and copies the loaded values; a cycle would recurse forever and an
+    alias bomb would expand to gigabytes.
+    """
+    count, stack = 0, [(data, 0, frozenset[int]())]
+    while stack:
+        node, depth, parents = stack.pop()
+        count += 1
+        if count > limit or depth > 64:
+            raise ConfigError(f"{source}: YAML too large or nested too deeply once its aliases are expanded")
+        if isinstance(node, (dict, list)):
+            if id(node) in parents:
+                raise ConfigError(f"{source}: YAML alias refers to itself (a cycle); write the values out")
+            children = list(node.keys()) + list(node.values()) if isinstance(node, dict) else node
+            stack.extend((child, depth + 1, parents | {id(node)}) for child in children)

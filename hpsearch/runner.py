@@ -30,20 +30,21 @@ import torch
 from torch import nn
 
 from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint, save_checkpoint
-from hpsearch.config import MAX_SEED, RunConfig, replace_sections
+from hpsearch.config import RunConfig, replace_sections
 from hpsearch.data import ImageDataset
+from hpsearch.devices import check_compile
 from hpsearch.errors import CheckpointError, ConfigError
 from hpsearch.io import atomic_write, mark_owned, owned_by
 from hpsearch.metrics import Evaluator, check_features
 from hpsearch.sampling import load_generator, save_class_grid
-from hpsearch.training import CONFIG_NAME, METRICS_LOG, EvalCallback, check_compile, check_same_run, train
+from hpsearch.seeds import derived_seed
+from hpsearch.training import CONFIG_NAME, METRICS_LOG, EvalCallback, check_same_run, train
 
 _logger = logging.getLogger(__name__)
 LATEST_GRID = "samples.png"
 # Everything a run writes into its folder (`hpsearch.training` adds the log and the config): a command
 # that would write a run into a folder holding any of these refuses, rather than replace them.
 RUN_FILES = (CHECKPOINT_NAME, BEST_GENERATOR, METRICS_LOG, CONFIG_NAME, LATEST_GRID, "samples")
-NOISE_STRIDE = 7919  # evaluation seed i of a re-measurement: the run's seed + (i + 1) * this (mod MAX_SEED)
 
 
 def grid_path(out: Path, step: int) -> Path:
@@ -203,7 +204,7 @@ def run_training(cfg: RunConfig, dataset: ImageDataset, out: Path, device: torch
 
 def noise_seeds(seed: int, n: int) -> list[int]:
     """The `n` evaluation seeds of a re-measurement of a run trained (and evaluated) with `seed`: all differ from it."""
-    return [(seed + (i + 1) * NOISE_STRIDE) % MAX_SEED for i in range(n)]
+    return [derived_seed(seed, i + 1, "noise") for i in range(n)]
 
 
 def remeasure(cfg: RunConfig, dataset: ImageDataset, path: Path, device: torch.device, cache_dir: Path,

@@ -10,8 +10,6 @@ import copy
 import json
 import logging
 import math
-import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
@@ -27,12 +25,14 @@ from hpsearch.augment import ClassicAugment, DiffAugment
 from hpsearch.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from hpsearch.config import RunConfig, dump_config, from_dict
 from hpsearch.data import DeviceBatchSampler, ImageDataset
+from hpsearch.devices import check_compile
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, reason
 from hpsearch.io import atomic_write_text, naming_errors
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
 from hpsearch.sampling import check_same_classes
+from hpsearch.seeds import derived_seed
 
 _logger = logging.getLogger(__name__)
 
@@ -42,42 +42,10 @@ CONFIG_NAME = "config.yaml"
 # (`compile` changes only the rounding of floating-point sums, as another GPU would).
 RESUMABLE_CHANGES = {"steps", "log_every", "eval_every", "checkpoint_every", "grid_per_class", "compile"}
 RESUMABLE_SECTIONS = {"metrics"}  # what is measured does not change the trajectory
-# A resumed run whose RNG state could not be restored (another kind of device) draws from seed + this × step.
-RESEED_STRIDE = 1_000_003
 
 # Called as cb(step, sampling_generator, record): `record` is the log line so far (losses,
 # gradient norms, results of earlier callbacks); what a callback returns is added to it.
 EvalCallback = Callable[[int, nn.Module, Mapping[str, Any]], "Mapping[str, float] | None"]
-
-
-def resolve_device(name: str) -> torch.device:
-    """`auto` → CUDA when available, else CPU; `cuda` without a GPU is a ConfigError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name not in ("cpu", "cuda"):
-        raise ConfigError(f"device: must be auto, cpu or cuda; got {name!r}")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda: no CUDA device is available on this machine; use cpu or auto")
-    return torch.device(name)
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs `$CUDA_VISIBLE_DEVICES` lists, in CUDA's index order (empty when it is unset or empty)."""
-    return [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
-
-
-def describe_device(device: torch.device) -> str:
-    """Where a run trains, as a trial records it: `cpu`, or the CUDA device with its physical GPU and name.
-
-    A worker pinned by `CUDA_VISIBLE_DEVICES=3` sees its GPU as cuda:0; the record names GPU 3, so
-    that a slow or failing trial can be traced to the card it ran on.
-    """
-    if device.type != "cuda":
-        return str(device)
-    index = device.index if device.index is not None else torch.cuda.current_device()
-    visible = visible_gpus()
-    physical = visible[index] if index < len(visible) else str(index)
-    return f"cuda:{index} (GPU {physical}, {torch.cuda.get_device_name(index)})"
 
 
 class EMA:
@@ -192,7 +160,7 @@ class TrainState:
         try:
             self.rng.set_state(payload["rng"]["train"])
         except RuntimeError:  # a CPU generator's state on a CUDA generator, or the reverse
-            self.rng.manual_seed(self.rng.initial_seed() + RESEED_STRIDE * self.step)
+            self.rng.manual_seed(derived_seed(self.rng.initial_seed(), self.step, "reseed"))
             _logger.warning("resuming at step %d on %s from a checkpoint saved on another kind of device: the "
                             "run's random streams are re-seeded (the run continues, not bit-identically)",
                             self.step, self.rng.device)
@@ -255,19 +223,6 @@ def build_state(cfg: RunConfig, dataset: ImageDataset, device: torch.device) -> 
         disc.compile()
     rng = torch.Generator(device=device).manual_seed(t.seed)
     return TrainState(gen, disc, opt_g, opt_d, ema, rng)
-
-
-def check_compile(device: torch.device) -> None:
-    """Fail before training when `train.compile` cannot work here: Inductor needs a C++ compiler on the CPU.
-
-    Without one, torch.compile fails only at the first step, deep in a traceback.
-
-    Raises:
-        ConfigError: naming what is missing.
-    """
-    if device.type == "cpu" and not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
-        raise ConfigError("train.compile: torch.compile on the CPU needs a C++ compiler (g++ or clang++), and none "
-                          "is on PATH; install one or set train.compile: false")
 
 
 def sample_latents(state: TrainState, batch_size: int, z_dim: int,

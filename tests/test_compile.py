@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from hpsearch.devices import check_compile
 from hpsearch.errors import ConfigError
-from hpsearch.training import TrainState, build_state, check_compile, train
+from hpsearch.training import TrainState, build_state, train
 from tests.conftest import random_dataset, tiny_config
 
 # Inductor reorders and fuses floating-point sums, so a compiled step differs from the eager one by

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hpsearch.config import load_config, read_yaml
+from hpsearch.config import load_config
 from hpsearch.errors import ConfigError
+from hpsearch.io import read_yaml
 
 
 def write(tmp_path: Path, body: dict) -> Path:

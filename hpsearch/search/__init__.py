@@ -17,12 +17,15 @@ from here. Behind it, one concern per module (import graph, no cycles):
     confirm ← objective, record, study    confirmation runs: a companion study, fresh seeds, independent measure
     worker ← objective, confirm, study    processes, GPUs, heartbeats, claims, hand-back
     noise ← record                        single-run ranking beside the objective's measured noise; collapse
-    status ← record, study, confirm, noise `hpsearch status` (with the confirmed ranking) and `export`
+    artifacts ← record                    the artifact store: atomic uploads, finding and copying artifacts back
+    status ← record, study, confirm, noise `hpsearch status` (with the confirmed ranking)
+    export ← artifacts, study             `hpsearch export`: a finished trial's config and generator
     packing ← config                      --per-gpu K: one trial's measured peak memory × K against free memory
     proxy_server ← backend, study, claim  `hpsearch storage-proxy`
     optuna_private                        the private Optuna symbols used, checked by a test
 """
 
+from hpsearch.search.artifacts import artifacts_dir, fetch_artifact, fetch_checkpoint, fetch_generator, is_artifact_id
 from hpsearch.search.backend import KINDS, Backend, StorageKind, open_backend, storage_kind
 from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
@@ -38,6 +41,7 @@ from hpsearch.search.confirm import (
     stored_race,
 )
 from hpsearch.search.connection import mask_url
+from hpsearch.search.export import export_trial
 from hpsearch.search.noise import SingleRuns, collapse_note, single_runs
 from hpsearch.search.packing import GpuMemory, check_packing, gpu_memory, measure_trial_peak
 from hpsearch.search.proxy_server import serve_storage_proxy
@@ -45,16 +49,9 @@ from hpsearch.search.pruners import ExtrapolatingPruner, make_pruner
 from hpsearch.search.record import TrialRecord, finite, read_trial, read_trials
 from hpsearch.search.samplers import make_sampler
 from hpsearch.search.space import SearchSpace, load_space
-from hpsearch.search.status import (
-    export_trial,
-    fetch_artifact,
-    fetch_checkpoint,
-    fetch_generator,
-    is_artifact_id,
-    study_summary,
-)
+from hpsearch.search.status import study_summary
 from hpsearch.search.storage_url import StorageURL
-from hpsearch.search.study import artifacts_dir, make_storage, open_study, snapshot, study_backend
+from hpsearch.search.study import make_storage, open_study, snapshot, study_backend
 from hpsearch.search.worker import (
     Prepared,
     launch_workers,

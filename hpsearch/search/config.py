@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 import optuna
 
-from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, build_dataclass, from_dict, num_blocks, option, read_yaml
+from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, from_dict, num_blocks
 from hpsearch.errors import ConfigError
-from hpsearch.io import check_text
+from hpsearch.io import check_text, read_yaml
 from hpsearch.redaction import remember_secrets
 from hpsearch.search.space import SearchSpace, load_space
 from hpsearch.search.storage_url import StorageURL
+from hpsearch.validation import build_dataclass, option
 
 STUDY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")  # fullmatch: "$" would let a final newline in
 

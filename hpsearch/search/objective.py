@@ -16,14 +16,15 @@ import torch
 from optuna.artifacts import FileSystemArtifactStore, upload_artifact
 from torch import nn
 
-from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME
+from hpsearch.checkpoint import BEST_GENERATOR
 from hpsearch.data import ImageDataset
+from hpsearch.devices import describe_device
 from hpsearch.errors import ConfigError, TrainingDiverged
-from hpsearch.runner import RUN_FILES, Best, noise_seeds, remeasure, run_training
+from hpsearch.runner import RUN_FILES, noise_seeds, remeasure, run_training
+from hpsearch.search.artifacts import upload_run
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
-from hpsearch.training import describe_device
 
 _logger = logging.getLogger(__name__)
 
@@ -130,15 +131,6 @@ def _remove_old_run(run_dir: Path, record: TrialWriter) -> None:
         record.failure(message)
         raise ConfigError(message)
     shutil.rmtree(run_dir)
-
-
-def upload_run(store: FileSystemArtifactStore, trial: optuna.Trial, record: TrialWriter, run_dir: Path,
-               best: Best) -> None:
-    """Store a finished run's last checkpoint and its best generator as artifacts, in the trial record."""
-    record.checkpoint(upload_artifact(artifact_store=store, file_path=str(run_dir / CHECKPOINT_NAME),
-                                      study_or_trial=trial))
-    record.best(upload_artifact(artifact_store=store, file_path=str(run_dir / BEST_GENERATOR), study_or_trial=trial),
-                best.step, best.value)
 
 
 class _Reporter:

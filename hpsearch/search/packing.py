@@ -65,7 +65,7 @@ def gpu_memory(gpus: list[str]) -> list[GpuMemory]:
     """Free and total memory of each GPU id (a physical id, or one listed in $CUDA_VISIBLE_DEVICES)."""
     import torch
 
-    from hpsearch.training import visible_gpus
+    from hpsearch.devices import visible_gpus
 
     visible = visible_gpus()
     out = []

@@ -32,9 +32,10 @@ from typing import Any
 
 import optuna
 
-from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, coerce_field, from_dict, read_yaml, section_class
+from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, from_dict, section_class
 from hpsearch.errors import ConfigError
-from hpsearch.io import read_text
+from hpsearch.io import read_text, read_yaml
+from hpsearch.validation import Where, coerce_field
 
 MAX_CHECKED_VALUES = 1024
 _RANGE_KEYS = {"int": {"int", "step", "log"}, "float": {"float", "step", "log"}}
@@ -262,7 +263,7 @@ def _parse_node(target: str, spec: Any, path: Path, where: str) -> Node:
 def _parse_kind(section: str, key: str, spec: Any, path: Path, where: str) -> Node:
     cls = _cls(section)
     if not isinstance(spec, dict):
-        return Node(section, key, "fixed", value=coerce_field(cls, key, spec, f"{path}: {where}"))
+        return Node(section, key, "fixed", value=coerce_field(cls, key, spec, Where(str(path), where)))
     kinds = {"int", "float", "choice"} & set(spec)
     if len(kinds) != 1:
         raise ConfigError(f"{path}: {where}: a node has exactly one of int, float, choice (or is a plain value); "
@@ -274,7 +275,7 @@ def _parse_kind(section: str, key: str, spec: Any, path: Path, where: str) -> No
     bounds = spec[kind]
     if extra or not isinstance(bounds, list) or len(bounds) != 2:
         raise ConfigError(f"{path}: {where}: {kind} range is {{{kind}: [low, high], step: s, log: bool}}; got {spec!r}")
-    low, high = (coerce_field(cls, key, b, f"{path}: {where}.{kind}[{i}]") for i, b in enumerate(bounds))
+    low, high = (coerce_field(cls, key, b, Where(str(path), f"{where}.{kind}").item(i)) for i, b in enumerate(bounds))
     if kind == "int" and not all(isinstance(b, int) and not isinstance(b, bool) for b in bounds):
         raise ConfigError(f"{path}: {where}: int range bounds must be integers; got {bounds!r}")
     if not low <= high:
@@ -307,7 +308,7 @@ def _parse_choice(section: str, key: str, spec: dict[str, Any], path: Path, wher
                               f"got {c!r} (a per-layer field takes `per_layer: {{choice: [...]}}`)")
     if len(set(map(repr, choices))) != len(choices):
         raise ConfigError(f"{path}: {where}.choice: the choices repeat a value; got {choices!r}")
-    choices = [coerce_field(cls, key, c, f"{path}: {where}.choice[{i}]") for i, c in enumerate(choices)]
+    choices = [coerce_field(cls, key, c, Where(str(path), f"{where}.choice").item(i)) for i, c in enumerate(choices)]
     when_spec = spec.get("when")
     when_spec = {} if when_spec is None else when_spec
     if not isinstance(when_spec, dict):

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import warnings
-from pathlib import Path
 
 import optuna
 
 from hpsearch.config import from_dict
 from hpsearch.errors import ConfigError
+from hpsearch.search.artifacts import ARTIFACTS_KEY
 from hpsearch.search.backend import Backend, open_backend
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.pruners import make_pruner
 from hpsearch.search.samplers import make_sampler
-
-ARTIFACTS_KEY = "artifacts_dir"  # study attribute: the artifact folder's absolute path at creation
 
 
 def study_backend(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> Backend:
@@ -121,14 +119,3 @@ def _same_base(stored: object, expected: object) -> bool:
         return from_dict(stored, "stored base").to_dict() == expected
     except ConfigError:  # a field this release does not know: a newer or a different config
         return False
-
-
-def artifacts_dir(loaded: LoadedStudy, study: optuna.Study) -> Path:
-    """The study's artifact folder: as configured when it exists from here, else the absolute path recorded
-    when the study was created (a relative `artifacts` is relative to the folder the workers ran in, so a
-    report, export or dashboard run from elsewhere finds the grids and checkpoints all the same)."""
-    configured = loaded.artifacts_dir
-    stored = study.user_attrs.get(ARTIFACTS_KEY)
-    if configured.is_dir() or not isinstance(stored, str) or not Path(stored).is_dir():
-        return configured
-    return Path(stored)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,19 +12,20 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Protocol
 
 import optuna
 import torch
-from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import environment
 from hpsearch.data import ImageDataset, load_dataset
+from hpsearch.devices import resolve_device, visible_gpus
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
-from hpsearch.io import OWNER_FILE, atomic_write, check_writable, mark_owned, owned_by
+from hpsearch.io import OWNER_FILE, check_writable, mark_owned, owned_by
 from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
+from hpsearch.search.artifacts import AtomicArtifactStore
 from hpsearch.search.backend import Backend, open_backend, storage_kind
 from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import (
@@ -40,7 +40,6 @@ from hpsearch.search.confirm import (
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
 from hpsearch.search.study import open_study, study_backend
-from hpsearch.training import resolve_device, visible_gpus
 
 _logger = logging.getLogger(__name__)
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -257,18 +256,6 @@ def make_outputs(loaded: LoadedStudy) -> None:
 def _owner(loaded: LoadedStudy) -> str:
     """The study's name: the same study reached through another URL (a proxy, another host name) is the same."""
     return f"study {loaded.cfg.study!r}"
-
-
-class AtomicArtifactStore(FileSystemArtifactStore):
-    """Optuna's file-system artifact store, writing each artifact atomically.
-
-    Optuna's own writes in place, so a worker killed mid-upload would leave a truncated
-    checkpoint or grid under a valid artifact id.
-    """
-
-    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
-        path = self._get_filepath(artifact_id)
-        atomic_write(path, lambda fh: shutil.copyfileobj(content_body, fh))
 
 
 class _QuietHPSearchErrors(logging.Filter):
