@@ -41,8 +41,10 @@ from hpsearch.runner import (
 )
 from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
+    DEFAULT_PORT,
     RACE_FLAGS,
     LoadedStudy,
+    Prepared,
     StorageURL,
     artifacts_dir,
     check_confirmation,
@@ -81,8 +83,8 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="override a config value, e.g. --set model.d_cond=projection (repeatable)")
     p.add_argument("--steps", type=int, help="number of generator steps (overrides train.steps)")
     p.add_argument("--out", type=_path, help="run folder (default runs/<config name>)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    _add_device(p)
+    _add_data_dir(p)
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
 
 
@@ -117,25 +119,19 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_sample(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=_path,
-                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
-    p.add_argument("--per-class", type=int, default=8, help="samples per class (default 8)")
+    _add_checkpoint(p)
+    p.add_argument("--per-class", type=_count(1, 10_000), default=8, help="samples per class (default 8)")
     p.add_argument("--out", type=_path, required=True, help="output .png (grid, one row per class) or .npz")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--seed", type=_SEED, default=0, help="noise seed (default 0)")
+    _add_device(p)
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
-    p.add_argument("--truncation", type=float, default=1.0,
+    p.add_argument("--truncation", type=_unit_fraction, default=1.0,
                    help="truncation ψ in (0, 1] for stylegan2: pull w toward its class mean (default 1: none)")
 
 
 def _run_sample(args: argparse.Namespace) -> int:
     if args.out.suffix not in (".png", ".npz"):
         raise ConfigError(f"--out {args.out}: must end in .png (grid) or .npz (arrays)")
-    if not 1 <= args.per_class <= 10_000:
-        raise ConfigError(f"--per-class: must be in 1..10000; got {args.per_class}")
-    if not 0 < args.truncation <= 1:
-        raise ConfigError(f"--truncation: must be in (0, 1]; got {args.truncation}")
-    _check_seed(args.seed)
     check_writable(args.out, "--out", is_dir=False)
     device = _device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
@@ -152,12 +148,11 @@ def _run_sample(args: argparse.Namespace) -> int:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=_path,
-                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
+    _add_checkpoint(p)
     p.add_argument("--samples", type=int, help="generated images (default: the run's metrics.samples)")
     p.add_argument("--features", choices=["domain", "inception"], help="FID features (default: the run's)")
-    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    _add_data_dir(p)
+    _add_device(p)
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
 
 
@@ -190,26 +185,28 @@ def _add_study_args(p: argparse.ArgumentParser) -> None:
 
 def _add_run(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
-    p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
+    _add_n_trials(p)
     p.add_argument("--gpus", help="comma-separated GPU ids; one worker per GPU (times --per-gpu)")
-    p.add_argument("--per-gpu", type=int, default=1, help="workers per GPU (default 1)")
+    p.add_argument("--per-gpu", type=_count(1, MAX_WORKERS), default=1, help="workers per GPU (default 1)")
     _add_local_workers(p)
 
 
 def _add_local_workers(p: argparse.ArgumentParser) -> None:
     """Worker processes on this machine (`run`, `confirm`): how many, on which device, reading which data."""
-    p.add_argument("--workers", type=int, default=1, help="worker processes on this machine (default 1)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda for a single in-process worker")
-    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    p.add_argument("--workers", type=_count(1, MAX_WORKERS), default=1,
+                   help="worker processes on this machine (default 1)")
+    _add_device(p, " for a single in-process worker")
+    _add_data_dir(p)
+
+
+def _add_n_trials(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--n-trials", type=_count(1, MAX_TRIALS),
+                   help="finished trials to reach (default: the study's stop.n_trials)")
 
 
 def _run_run(args: argparse.Namespace) -> int:
     # Everything that can fail is checked before the study exists: a fixed typo re-runs cleanly.
     loaded = _load_study(args)
-    _check_count("--workers", args.workers, MAX_WORKERS)
-    _check_count("--per-gpu", args.per_gpu, MAX_WORKERS)
-    if args.n_trials is not None:
-        _check_count("--n-trials", args.n_trials, 10_000_000)
     with _flag("--gpus", "GPU ids"):
         gpus = parse_gpus(args.gpus)
     _device(args.device)
@@ -221,23 +218,32 @@ def _run_run(args: argparse.Namespace) -> int:
     if gpus:  # K workers per GPU must fit in its memory: measured before any starts
         check_packing(args.per_gpu, measure_trial_peak(loaded, data_dir, gpus[0]), gpu_memory(gpus))
     _warn_password_in_argv(args)
+    if not in_process:
+        open_study(loaded, create=True, backend=prepared.backend)  # once (and enqueued) before the workers start
+    return _work_here_or_launch(args, loaded, prepared, data_dir, in_process, gpus, confirm=False)
+
+
+def _work_here_or_launch(args: argparse.Namespace, loaded: LoadedStudy, prepared: Prepared, data_dir: Path,
+                         in_process: bool, gpus: list[str], confirm: bool) -> int:
+    """`run` and `confirm`: one worker in this process, or `--workers` processes (pinned to `gpus`); then the
+    study's summary. Exit 128 + the signal when a Ctrl-C or SIGTERM stopped the work (as `train` does)."""
     if in_process:
         stop = GracefulStop().install()
-        run_worker(loaded, data_dir, args.device, args.n_trials, stop=stop, prepared=prepared)
+        run_worker(loaded, data_dir, args.device, args.n_trials if not confirm else None, stop=stop,
+                   prepared=prepared, confirm=confirm)
         code = 128 + stop.signum if stop.signum else 0
     else:
-        open_study(loaded, create=True, backend=prepared.backend)  # once (and enqueued) before the workers start
-        code = launch_workers(args.study, loaded.storage.given, args.workers, gpus, args.per_gpu, args.n_trials,
-                              args.data_dir)
+        code = launch_workers(args.study, loaded.storage.given, args.workers, gpus, args.per_gpu if gpus else 1,
+                              None if confirm else args.n_trials, args.data_dir, confirm=confirm)
     print(study_summary(loaded))
     return code
 
 
 def _add_worker(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
-    p.add_argument("--n-trials", type=int, help="finished trials to reach (default: the study's stop.n_trials)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+    _add_n_trials(p)
+    _add_device(p)
+    _add_data_dir(p)
     p.add_argument("--confirm", action="store_true",
                    help="run the study's confirmation runs (planned by `hpsearch confirm`) instead of search trials")
 
@@ -246,8 +252,6 @@ def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
     loaded = _load_study(args)
     _device(args.device)
-    if args.n_trials is not None:
-        _check_count("--n-trials", args.n_trials, 10_000_000)
     _warn_password_in_argv(args)
     # A worker stopped by a signal has handed its trial back: its job is done, so it exits 0
     # (a scheduler's restart policy must not count that as a failure).
@@ -258,14 +262,15 @@ def _run_worker(args: argparse.Namespace) -> int:
 
 def _add_confirm(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
-    p.add_argument("--top", type=int, default=3, help="confirm the K best completed trials (default 3)")
+    p.add_argument("--top", type=_count(1, 1000), default=3, help="confirm the K best completed trials (default 3)")
     p.add_argument("--per", action="append", default=[], metavar="PARAM",
                    help="also the best completed trial for each value of this searched choice, e.g. g_cond "
                         "(repeatable)")
-    p.add_argument("--seeds", type=int, help=f"runs per configuration, each with a fresh training seed (default "
-                                             f"{FIXED_SEEDS}; a race: its first round, default {RACE_DEFAULTS.first})")
-    p.add_argument("--samples", type=int, help="generated images of each run's independent measurement "
-                                               "(default: the study's metrics.samples)")
+    p.add_argument("--seeds", type=_count(1, 1000),
+                   help=f"runs per configuration, each with a fresh training seed (default {FIXED_SEEDS}; a race: its "
+                        f"first round, default {RACE_DEFAULTS.first})")
+    p.add_argument("--samples", type=_count(1, 1_000_000),
+                   help="generated images of each run's independent measurement (default: the study's metrics.samples)")
     race = p.add_argument_group("racing", "--race: every candidate runs --seeds seeds, then one more seed per "
                                           "round while it is not found worse than the leader")
     race.add_argument("--race", action="store_true", help="race the candidates instead of --seeds runs of each")
@@ -325,13 +330,8 @@ def _race_settings(args: argparse.Namespace, loaded: LoadedStudy, sources: int) 
 
 def _run_confirm(args: argparse.Namespace) -> int:
     loaded = _load_study(args)
-    _check_count("--top", args.top, 1000)
-    if args.seeds is not None:
-        _check_count("--seeds", args.seeds, 1000)
-    _check_count("--workers", args.workers, MAX_WORKERS)
     _device(args.device)
     samples = args.samples if args.samples is not None else loaded.base_config.metrics.samples
-    _check_count("--samples", samples, 1_000_000)
     data_dir = _data_dir(args)
     backend = study_backend(loaded, must_exist=True)  # opened once for the plan and the worker here
     search = open_study(loaded, backend=backend)  # creates nothing: the study must exist
@@ -355,15 +355,7 @@ def _run_confirm(args: argparse.Namespace) -> int:
     _logger.info("%s %s (%d runs planned in %s)", "racing" if race else "confirming",
                  f"from {seeds} seeds each" if race else f"{len(sources)} configurations × {seeds} seeds", planned,
                  companion_name(loaded.cfg.study))
-    if args.workers == 1:
-        stop = GracefulStop().install()
-        run_worker(loaded, data_dir, args.device, stop=stop, prepared=prepared, confirm=True)
-        code = 128 + stop.signum if stop.signum else 0
-    else:
-        code = launch_workers(args.study, loaded.storage.given, args.workers, [], 1, None, args.data_dir,
-                              confirm=True)
-    print(study_summary(loaded))
-    return code
+    return _work_here_or_launch(args, loaded, prepared, data_dir, args.workers == 1, [], confirm=True)
 
 
 def _run_status(args: argparse.Namespace) -> int:
@@ -398,12 +390,10 @@ def _add_describe(p: argparse.ArgumentParser) -> None:
     p.add_argument("configs", type=_path, nargs="+", help="run config YAML(s)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value in every config (repeatable)")
-    p.add_argument("--classes", type=int, default=10, help="number of classes to build for (default 10)")
+    p.add_argument("--classes", type=_count(1, 100_000), default=10, help="number of classes to build for (default 10)")
 
 
 def _run_describe(args: argparse.Namespace) -> int:
-    if not 1 <= args.classes <= 100_000:
-        raise ConfigError(f"--classes: must be in 1..100000; got {args.classes}")
     configs = [(path, load_config(path, args.overrides, label="--set")) for path in args.configs]  # all checked first
     print(f"{'config':<40} {'generator':<10} {'image':>7} {'G params':>12} {'D params':>12}")
     for path, cfg in configs:
@@ -419,16 +409,15 @@ def _add_visualize(p: argparse.ArgumentParser) -> None:
     p.add_argument("kind", choices=sorted(FIGURES),
                    help="attention: maps of query positions (sagan, or g_attention set); "
                         "style-mixing: coarse styles by row, fine by column (stylegan2)")
-    p.add_argument("checkpoint", type=_path,
-                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
+    _add_checkpoint(p)
     p.add_argument("--out", type=_path, required=True, help="output .png")
     p.add_argument("--classes", help="attention: comma-separated classes, one image each (default 0,1)")
     p.add_argument("--class", dest="label", type=int, default=0, help="style-mixing: the class (default 0)")
     p.add_argument("--rows", type=int, default=4, help="style-mixing: row sources (default 4)")
     p.add_argument("--cols", type=int, default=4, help="style-mixing: column sources (default 4)")
     p.add_argument("--cutoff", type=int, help="style-mixing: styles taken from the row (default half)")
-    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    p.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    p.add_argument("--seed", type=_SEED, default=0, help="noise seed (default 0)")
+    _add_device(p)
     p.add_argument("--no-ema", action="store_true", help="use the raw generator, not its EMA")
 
 
@@ -437,7 +426,6 @@ def _run_visualize(args: argparse.Namespace) -> int:
         raise ConfigError(f"--out {args.out}: must end in .png")
     if not (1 <= args.rows <= 16 and 1 <= args.cols <= 16):
         raise ConfigError(f"--rows and --cols: must be in 1..16; got {args.rows}, {args.cols}")
-    _check_seed(args.seed)
     check_writable(args.out, "--out", is_dir=False)
     device = _device(args.device)
     loaded = load_generator(args.checkpoint, device, use_ema=not args.no_ema)
@@ -464,13 +452,12 @@ def _class_list(text: str, num_classes: int) -> list[int]:
 def _add_report(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--out", type=_path, help="report folder (default reports/<study>)")
-    p.add_argument("--top", type=int, default=5, help="trials in the top table, with their sample grids (default 5)")
+    p.add_argument("--top", type=_count(1, 1000), default=5,
+                   help="trials in the top table, with their sample grids (default 5)")
     p.add_argument("--no-png", action="store_true", help="skip the static PNG of the parallel coordinates")
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    if not 1 <= args.top <= 1000:
-        raise ConfigError(f"--top: must be in 1..1000; got {args.top}")
     loaded = _load_study(args)
     out = args.out or Path("reports") / loaded.cfg.study
     report = build_report(loaded, out, args.top, png=not args.no_png)
@@ -485,14 +472,13 @@ def _add_dashboard(p: argparse.ArgumentParser) -> None:
     p.add_argument("--storage", type=_url, help="database URL (default: $HPSEARCH_STORAGE, else the study's)")
     p.add_argument("--artifacts", type=_path, help="artifact folder (default: the study's)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
+    p.add_argument("--port", type=_PORT, default=8080, help="port (default 8080)")
 
 
 def _run_dashboard(args: argparse.Namespace) -> int:
     storage, artifacts = _storage(args), args.artifacts
     if args.study is None and storage is None:
         raise ConfigError("dashboard: give a study YAML or --storage URL")
-    _check_port(args.port)
     if args.artifacts is not None and not args.artifacts.is_dir():
         raise ConfigError(f"--artifacts {args.artifacts}: no such folder (the study's artifact store)")
     backend = None
@@ -510,34 +496,62 @@ def _add_storage_proxy(p: argparse.ArgumentParser) -> None:
     _add_study_args(p)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to bind (default 127.0.0.1; the workers' network interface on a cluster)")
-    p.add_argument("--port", type=int, default=13000, help="port (default 13000)")
-    p.add_argument("--threads", type=int, default=64, help="requests served at once (default 64)")
+    p.add_argument("--port", type=_PORT, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--threads", type=_count(1, 4096), default=64, help="requests served at once (default 64)")
 
 
 def _run_storage_proxy(args: argparse.Namespace) -> int:
-    if not 1 <= args.threads <= 4096:
-        raise ConfigError(f"--threads: must be in 1..4096; got {args.threads}")
-    _check_port(args.port)
     serve_storage_proxy(_load_study(args), args.host, args.port, args.threads)
     return 0
 
 
 MAX_WORKERS = 256  # worker processes on one machine: beyond this a typo, not a plan
+MAX_TRIALS = 10_000_000
+
+
+def _int_in(low: int, high: int) -> Callable[[str], int]:
+    """The type of an integer flag with a range: argparse refuses a value outside it, naming the flag."""
+
+    def parse(text: str) -> int:
+        value = int(text)  # a ValueError: argparse says "invalid int value: 'x'"
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be in {low}..{high}; got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def _unit_fraction(text: str) -> float:
+    """The type of --truncation: a number in (0, 1]."""
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1]; got {value}")
+    return value
+
+
+_unit_fraction.__name__ = "float"
+_count = _int_in  # a count of something: _count(1, most)
+_PORT, _SEED = _int_in(1, 65535), _int_in(0, MAX_SEED)
 
 
 def _check_count(flag: str, value: int, most: int) -> None:
+    """For a count that is not a flag's own value (a stored race's setting merged with the flags)."""
     if not 1 <= value <= most:
         raise ConfigError(f"{flag}: must be in 1..{most}; got {value}")
 
 
-def _check_port(port: int) -> None:
-    if not 1 <= port <= 65535:
-        raise ConfigError(f"--port: must be in 1..65535; got {port}")
+def _add_device(p: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "") -> None:
+    p.add_argument("--device", default="auto", help=f"auto, cpu or cuda{what} (default auto)")
 
 
-def _check_seed(seed: int) -> None:
-    if not 0 <= seed <= MAX_SEED:
-        raise ConfigError(f"--seed: must be in 0..{MAX_SEED}; got {seed}")
+def _add_data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", type=_path, help="dataset folder (default $HPSEARCH_DATA or ~/.cache/hpsearch/data)")
+
+
+def _add_checkpoint(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=_path,
+                   help="a checkpoint file, or a run or export folder (its best generator, else its checkpoint.pt)")
 
 
 @contextlib.contextmanager
@@ -644,7 +658,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns its exit status (2 for bad input, also when argparse refuses a flag)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0), or a flag refused by its type (2, one line already printed)
+        return exc.code if isinstance(exc.code, int) else 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # "[I …] Using an existing study" would precede an error

@@ -44,7 +44,7 @@ from hpsearch.search.connection import mask_url
 from hpsearch.search.export import export_trial
 from hpsearch.search.noise import SingleRuns, collapse_note, single_runs
 from hpsearch.search.packing import GpuMemory, check_packing, gpu_memory, measure_trial_peak
-from hpsearch.search.proxy_server import serve_storage_proxy
+from hpsearch.search.proxy_server import DEFAULT_PORT, serve_storage_proxy
 from hpsearch.search.pruners import ExtrapolatingPruner, make_pruner
 from hpsearch.search.record import TrialRecord, finite, read_trial, read_trials
 from hpsearch.search.samplers import make_sampler
@@ -71,5 +71,5 @@ __all__ = [
     "plan_confirmation", "check_confirmation", "stored_race", "RACE_FLAGS",
     "SingleRuns", "collapse_note", "single_runs", "GpuMemory", "check_packing",
     "gpu_memory", "measure_trial_peak", "snapshot", "KINDS", "StorageKind", "StorageURL", "study_backend",
-    "Prepared",
+    "Prepared", "DEFAULT_PORT",
 ]
