@@ -38,8 +38,8 @@ from _common import write_json  # benchmarks/ is on sys.path when a script runs
 from hpsearch.augment import ClassicAugment, DiffAugment
 from hpsearch.config import RunConfig, from_dict
 from hpsearch.data import ImageDataset, load_dataset
-from hpsearch.findings import difference, summarize
 from hpsearch.runner import run_training
+from hpsearch.stats import difference, summarize
 from hpsearch.training import batches_and_objective, build_state, train_step
 
 _BASE: dict[str, Any] = {
@@ -163,7 +163,7 @@ def limited(dataset: ImageDataset, seeds: int, per_class: int) -> dict[str, Any]
         diff = difference(values["class_fid"], results["none"]["class_fid"]) if arm != "none" else None
         summary[arm] = {**values, "class_fid_summary": fid.__dict__, "cond_acc_summary": acc.__dict__,
                         "class_fid_vs_none": None if diff is None else diff.__dict__}
-        print(f"{arm}: class FID {fid.describe()}, cond_acc {acc.describe()}"
+        print(f"{arm}: class FID {fid.sentence()}, cond_acc {acc.sentence()}"
               + ("" if diff is None else f"; vs none {diff.mean:+.2f} [{diff.low:+.2f}, {diff.high:+.2f}]"
                  f" ({'distinguishable' if diff.distinguishable else 'not distinguishable'})"))
     return summary

@@ -31,10 +31,10 @@ from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.config import RunConfig, from_dict
 from hpsearch.data import load_dataset
+from hpsearch.generation import seeded_eval
 from hpsearch.images import to_uint8
 from hpsearch.metrics.msssim import class_msssim
 from hpsearch.runner import run_training
-from hpsearch.sampling import seeded_eval
 
 _BASE = {
     "data": {"name": "digits", "image_size": 16},

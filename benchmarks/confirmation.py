@@ -36,8 +36,8 @@ import torch
 from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.cli import main as cli
-from hpsearch.findings import pooled_noise
 from hpsearch.search import confirmation, load_study_config, open_study, read_trials
+from hpsearch.stats import pooled_noise
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -87,7 +87,7 @@ def main() -> None:
                "distinguishable": None if diff is None else diff.distinguishable,
                "collapsed_runs": found.collapsed.get(entry.name, 0)}
         result["configurations"].append(row)
-        print(f"  {entry.name}: search {row['search_value']:.3f}, confirmed {entry.summary.describe()}, "
+        print(f"  {entry.name}: search {row['search_value']:.3f}, confirmed {entry.summary.sentence()}, "
               f"optimism {entry.summary.mean - row['search_value']:+.3f}")
     for line in found.sentences():
         print("  " + line)

@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT))
 import optuna  # noqa: E402
 
 from benchmarks._common import write_json  # noqa: E402
-from hpsearch.findings import difference, summarize  # noqa: E402
 from hpsearch.racing import RaceSettings, replay  # noqa: E402
+from hpsearch.stats import difference, summarize  # noqa: E402
 
 STUDY = ROOT / "benchmarks" / "ground_truth" / "study.yaml"
 TABLE = ROOT / "benchmarks" / "data" / "ground_truth.csv"
@@ -237,9 +237,9 @@ def replay_search(table: Table, sampler: str, pruner: str, n_trials: int, seed: 
     """The search as hpsearch runs it (sampler and pruner built by hpsearch from digits_quick's sections),
     against the table: a trial of configuration c draws one of c's runs and reports its curve."""
     from hpsearch.search import load_study_config
-    from hpsearch.search.config import PrunerConfig
     from hpsearch.search.pruners import make_pruner
     from hpsearch.search.samplers import make_sampler
+    from hpsearch.search.study_file import PrunerConfig
 
     quick = load_study_config(ROOT / "studies" / "digits_quick.yaml").cfg
     sampler_cfg = type(quick.sampler)(**{**quick.sampler.__dict__, "name": sampler, "seed": seed})

@@ -59,8 +59,8 @@ from hpsearch.checkpoint import CHECKPOINT_NAME
 from hpsearch.config import replace_sections
 from hpsearch.data import load_dataset
 from hpsearch.devices import resolve_device
+from hpsearch.generation import load_generator
 from hpsearch.metrics import Evaluator
-from hpsearch.sampling import load_generator
 from hpsearch.search import load_study_config, open_study, read_trial, run_worker
 from hpsearch.training import train
 

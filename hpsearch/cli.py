@@ -24,6 +24,7 @@ from hpsearch.data import load_dataset, peek_class_names
 from hpsearch.devices import resolve_device
 from hpsearch.environment import check_environment
 from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, TrainingInterrupted, reason
+from hpsearch.generation import check_same_classes, class_labels, generate, load_generator
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_text, check_writable
 from hpsearch.metrics import Evaluator, check_metrics
@@ -39,7 +40,6 @@ from hpsearch.runner import (
     mark_run_folder,
     run_training,
 )
-from hpsearch.sampling import check_same_classes, class_labels, generate, load_generator
 from hpsearch.search import (
     DEFAULT_PORT,
     RACE_FLAGS,

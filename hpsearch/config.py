@@ -19,7 +19,7 @@ import yaml
 
 from hpsearch.errors import ConfigError
 from hpsearch.io import check_text, check_tree, parse_yaml, read_yaml
-from hpsearch.validation import Where, build_dataclass, check_keys, option
+from hpsearch.validation import Where, build_dataclass, check_keys, option, unit
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist", "cifar10", "image_folder"]
 GeneratorName = Literal["dcgan", "sagan", "stylegan2"]
@@ -31,6 +31,8 @@ FeatureExtractorName = Literal["domain", "inception"]
 KERNEL_SIZES = (3, 4, 5)
 ATTENTION_RESOLUTIONS = (4, 8, 16, 32, 64)
 IMAGE_SIZES = (16, 32, 64)
+BLOCKS = {size: size.bit_length() - 3 for size in IMAGE_SIZES}  # 4×4 doubled this many times: 16 → 2, 64 → 4
+MAX_BLOCKS = max(BLOCKS.values())
 MAX_SLOPE = 0.3
 MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
 MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
@@ -56,17 +58,17 @@ class AugmentConfig:
         color_p: probability of the colour jitter (brightness, contrast, saturation together).
     """
 
-    flip: float = option(0.0, ge=0.0, le=1.0)
+    flip: float = unit(0.0)
     rotate: float = option(0.0, ge=0.0, le=180.0)
-    rotate_p: float = option(0.5, ge=0.0, le=1.0)
+    rotate_p: float = unit(0.5)
     shear: float = option(0.0, ge=0.0, le=45.0)
-    shear_p: float = option(0.5, ge=0.0, le=1.0)
+    shear_p: float = unit(0.5)
     translate: float = option(0.0, ge=0.0, le=0.5)
-    translate_p: float = option(0.5, ge=0.0, le=1.0)
-    brightness: float = option(0.0, ge=0.0, le=1.0)
-    contrast: float = option(0.0, ge=0.0, le=1.0)
-    saturation: float = option(0.0, ge=0.0, le=1.0)
-    color_p: float = option(0.5, ge=0.0, le=1.0)
+    translate_p: float = unit(0.5)
+    brightness: float = unit(0.0)
+    contrast: float = unit(0.0)
+    saturation: float = unit(0.0)
+    color_p: float = unit(0.5)
 
 
 @dataclass
@@ -143,20 +145,20 @@ class ModelConfig:
     g_kernels: int | list[int] = option(4, choices=KERNEL_SIZES)
     g_slopes: float | list[float] = option(0.0, ge=0.0, le=MAX_SLOPE)
     g_cond: GeneratorConditioning = "cbn_linear"
-    g_hidden_layer: int = option(1, ge=0, le=4)
+    g_hidden_layer: int = option(1, ge=0, le=MAX_BLOCKS)  # 0 = the 4×4 map; the image size bounds it further
     embed_dim: int = option(32, ge=1, le=1024)
     g_spectral_norm: bool = False
     d_width: float = option(1.0, gt=0.0, le=4.0)
     d_kernels: int | list[int] = option(4, choices=KERNEL_SIZES)
     d_slopes: float | list[float] = option(0.2, ge=0.0, le=MAX_SLOPE)
     d_cond: DiscriminatorConditioning = "projection"
-    d_hidden_layer: int = option(1, ge=1, le=3)
+    d_hidden_layer: int = option(1, ge=1, le=MAX_BLOCKS - 1)  # after a down-block, never the last
     d_spectral_norm: bool = True
     g_attention: int | Literal["none"] = option("none", choices=ATTENTION_RESOLUTIONS)
     d_attention: int | Literal["none"] = option("none", choices=ATTENTION_RESOLUTIONS)
     w_dim: int = option(256, ge=8, le=1024)
     mapping_layers: int = option(4, ge=1, le=8)
-    style_mixing: float = option(0.9, ge=0.0, le=1.0)
+    style_mixing: float = unit(0.9)
 
 
 @dataclass
@@ -245,7 +247,7 @@ class MetricsConfig:
     real_samples: int = option(10_000, ge=2, le=10_000_000)
     msssim_pairs: int = option(50, ge=1, le=10_000)
     classifier_steps: int = option(1000, ge=1, le=MAX_STEPS)
-    collapse_margin: float = option(COLLAPSE_MARGIN, ge=0.0, le=1.0)
+    collapse_margin: float = unit(COLLAPSE_MARGIN)
 
 
 @dataclass
@@ -276,7 +278,7 @@ def per_layer(value: Any) -> list[Any]:
 
 def num_blocks(image_size: int) -> int:
     """Up-blocks in G (= down-blocks in D) that take 4×4 to `image_size`."""
-    return {16: 2, 32: 3, 64: 4}[image_size]
+    return BLOCKS[image_size]
 
 
 # --------------------------------------------------------------------------- loading

@@ -31,7 +31,7 @@ def visible_gpus() -> list[str]:
     return [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
 
 
-def describe_device(device: torch.device) -> str:
+def device_label(device: torch.device) -> str:
     """Where a run trains, as a trial records it: `cpu`, or the CUDA device with its physical GPU and name.
 
     A worker pinned by `CUDA_VISIBLE_DEVICES=3` sees its GPU as cuda:0; the record names GPU 3, so

@@ -1,4 +1,10 @@
-"""The error hierarchy: bad input is a subclass of HPSearchError so the CLI can exit 2."""
+"""The errors hpsearch raises on purpose, each with the exit status the CLI gives it.
+
+`HPSearchError` is their root: the CLI turns each into one line on stderr, never a traceback.
+Bad input (`ConfigError`, `DataError`, `CheckpointError`) exits 2; a run that diverged
+(`TrainingDiverged`) exits 1; a run stopped on request (`TrainingInterrupted`) exits 128 + the
+signal (130 for Ctrl-C), as a shell reports a process ended by that signal.
+"""
 
 from __future__ import annotations
 

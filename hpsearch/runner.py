@@ -34,9 +34,9 @@ from hpsearch.config import RunConfig, replace_sections
 from hpsearch.data import ImageDataset
 from hpsearch.devices import check_compile
 from hpsearch.errors import CheckpointError, ConfigError
+from hpsearch.generation import load_generator, save_class_grid
 from hpsearch.io import atomic_write, mark_owned, owned_by
 from hpsearch.metrics import Evaluator, check_features
-from hpsearch.sampling import load_generator, save_class_grid
 from hpsearch.seeds import derived_seed
 from hpsearch.training import CONFIG_NAME, METRICS_LOG, EvalCallback, check_same_run, train
 

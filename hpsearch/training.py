@@ -27,11 +27,11 @@ from hpsearch.config import RunConfig, dump_config, from_dict
 from hpsearch.data import DeviceBatchSampler, ImageDataset
 from hpsearch.devices import check_compile
 from hpsearch.errors import CheckpointError, ConfigError, TrainingDiverged, TrainingInterrupted, reason
+from hpsearch.generation import check_same_classes
 from hpsearch.io import atomic_write_text, naming_errors
 from hpsearch.losses import GANObjective
 from hpsearch.metrics.grad_norms import GradNormTracker
 from hpsearch.models import build_discriminator, build_generator
-from hpsearch.sampling import check_same_classes
 from hpsearch.seeds import derived_seed
 
 _logger = logging.getLogger(__name__)

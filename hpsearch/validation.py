@@ -45,6 +45,11 @@ def option(default: Any, **meta: Any) -> Any:
     return field(default=default, metadata=meta)
 
 
+def unit(default: float) -> Any:
+    """A field that is a probability or a fraction: a number in [0, 1]."""
+    return option(default, ge=0.0, le=1.0)
+
+
 def check_keys(body: dict[str, Any], allowed: Any, at: Where) -> None:
     """Every key of `body` is one of `allowed`, else a ConfigError naming the first that is not."""
     for key in body:

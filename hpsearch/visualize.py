@@ -12,10 +12,10 @@ from PIL import Image, ImageDraw
 from torch import nn
 
 from hpsearch.errors import ConfigError
+from hpsearch.generation import seeded_eval
 from hpsearch.images import to_uint8
 from hpsearch.io import atomic_write
 from hpsearch.models.generators import StyleGAN2Generator
-from hpsearch.sampling import seeded_eval
 
 # Query colours (as in Figure 12: a dot on the image, and its map tinted the same).
 COLORS = [(230, 40, 40), (40, 110, 230), (40, 180, 60), (240, 170, 20), (170, 60, 200), (20, 190, 190)]

@@ -27,7 +27,7 @@ def test_training_on_cuda_with_bf16_and_channels_last(tmp_path: Path, loss: str)
 
 
 def test_cuda_checkpoint_resumes_and_samples_on_cpu(tmp_path: Path) -> None:
-    from hpsearch.sampling import class_labels, generate, load_generator
+    from hpsearch.generation import class_labels, generate, load_generator
 
     cfg = tiny_config(train={"steps": 4})
     train(cfg, random_dataset(), tmp_path, torch.device("cuda"), progress=False)

@@ -17,7 +17,7 @@ import pytest
 
 from hpsearch.cli import build_parser
 from hpsearch.config import RunConfig
-from hpsearch.search.config import StudyConfig
+from hpsearch.search.study_file import StudyConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from hpsearch.findings import difference, effects, rank, sentence, summarize
+from hpsearch.stats import difference, effects, rank, sentence, summarize
 
 T_975_2 = 4.302652729911275  # Student t, 2 degrees of freedom, 97.5% quantile (tables)
 
@@ -17,12 +17,12 @@ def test_summary_of_three_values_matches_the_t_table() -> None:
     half = T_975_2 * 1.0 / math.sqrt(3)
     assert (s.n, s.mean, s.sd) == (3, 2.0, 1.0)
     assert s.low == pytest.approx(2 - half, rel=1e-8) and s.high == pytest.approx(2 + half, rel=1e-8)
-    assert s.describe() == "2 [-0.484, 4.48] (95% CI, 3 seeds)"
+    assert s.sentence() == "2 [-0.484, 4.48] (95% CI, 3 seeds)"
 
 
 def test_one_run_has_no_interval_and_none_is_an_error() -> None:
     one = summarize([5.0])
-    assert one.n == 1 and math.isnan(one.low) and one.describe() == "5 (1 seed: no interval)"
+    assert one.n == 1 and math.isnan(one.low) and one.sentence() == "5 (1 seed: no interval)"
     with pytest.raises(ValueError, match="no finite measurement"):
         summarize([math.nan])
 

@@ -36,14 +36,23 @@ def test_the_full_plan_asks_for_what_the_figures_need(tmp_path: Path) -> None:
     assert sum(s.timeout_s for s in steps.values()) <= 40 * 60  # the budget (20 min) cuts it in any case
 
 
-@pytest.mark.parametrize("step", [
-    gpu_suite.Step("bad-flag", "script", ["--no-such-flag"], 10, "train_throughput"),
-    gpu_suite.Step("bad-variant", "script", ["--variants", "bf16+turbo"], 10, "train_throughput"),
-    gpu_suite.Step("bad-study", "hpsearch", ["run", "/nonexistent/study.yaml"], 10),
-    gpu_suite.Step("bad-model", "script", ["--models", "quickstart,bogus"], 10, "compile_cost"),
-], ids=lambda s: s.name)
-def test_dry_run_names_a_command_that_would_not_parse(step: gpu_suite.Step) -> None:
-    assert gpu_suite.dry_run(step) is not None
+@pytest.mark.parametrize(("step", "reason"), [
+    (gpu_suite.Step("bad-flag", "script", ["--no-such-flag"], 10, "train_throughput"),
+     "arguments refused by train_throughput.py (exit 2)"),
+    (gpu_suite.Step("bad-variant", "script", ["--variants", "bf16+turbo"], 10, "train_throughput"),
+     "arguments refused by train_throughput.py (exit 2)"),
+    (gpu_suite.Step("bad-study", "hpsearch", ["run", "/nonexistent/study.yaml"], 10),
+     "hpsearch refuses the command: /nonexistent/study.yaml: "),
+    (gpu_suite.Step("bad-model", "script", ["--models", "quickstart,bogus"], 10, "compile_cost"),
+     "arguments refused by compile_cost.py (exit 2)"),
+    (gpu_suite.Step("good-study", "hpsearch", ["run", "studies/digits_quick.yaml"], 10), None),
+    (gpu_suite.Step("good-script", "script", ["--variants", "all"], 10, "train_throughput"), None),
+], ids=lambda s: s.name if isinstance(s, gpu_suite.Step) else "")
+def test_dry_run_names_a_command_that_would_not_parse(step: gpu_suite.Step, reason: str | None,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    found = gpu_suite.dry_run(step)
+    assert (found is None) if reason is None else (found is not None and found.startswith(reason)), found
 
 
 def test_smoke_step_writes_its_rows_and_json_into_both_result_files(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ import torch
 
 from hpsearch.checkpoint import BEST_GENERATOR
 from hpsearch.errors import CheckpointError
+from hpsearch.generation import load_generator
 from hpsearch.models import build_generator
 from hpsearch.runner import BestKeeper, run_training
-from hpsearch.sampling import load_generator
 from tests.conftest import random_dataset, tiny_config
 
 CPU = torch.device("cpu")

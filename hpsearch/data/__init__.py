@@ -12,11 +12,11 @@ import torch
 from hpsearch import environment
 from hpsearch.config import DataConfig
 from hpsearch.data.base import ImageDataset, resize_stack, to_nchw
+from hpsearch.data.batches import DeviceBatchSampler
 from hpsearch.data.cifar import CIFAR10_FILES, read_cifar10
 from hpsearch.data.download import ensure_files
 from hpsearch.data.idx import FASHION_CLASSES, FASHION_FILES, MNIST_CLASSES, MNIST_FILES, read_idx_pair
 from hpsearch.data.image_folder import fingerprint, list_image_folder, read_image_folder
-from hpsearch.data.sampler import DeviceBatchSampler
 from hpsearch.errors import DataError
 
 __all__ = ["DATASETS", "DeviceBatchSampler", "ImageDataset", "default_data_dir", "load_dataset", "peek_class_names"]

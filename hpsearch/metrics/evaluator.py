@@ -17,12 +17,12 @@ from torch import nn
 from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset
 from hpsearch.errors import CheckpointError, ConfigError
+from hpsearch.generation import class_labels, generate
 from hpsearch.io import atomic_write_text
 from hpsearch.metrics.domain import LoadedClassifier, load_or_train
 from hpsearch.metrics.fid import FeatureFID, ReferenceStats, load_reference, save_reference
 from hpsearch.metrics.inception import INCEPTION_HOW, InceptionFeatures
 from hpsearch.metrics.msssim import class_msssim
-from hpsearch.sampling import class_labels, generate
 
 _logger = logging.getLogger(__name__)
 _CHUNK = 500

@@ -7,8 +7,8 @@ import math
 
 import plotly.graph_objects as go
 
-from hpsearch.findings import Ranked, sentence
 from hpsearch.search import Confirmation, SingleRuns
+from hpsearch.stats import Ranked, sentence
 
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
 

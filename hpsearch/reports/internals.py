@@ -10,7 +10,7 @@ import torch
 from optuna.trial import TrialState
 
 from hpsearch.errors import HPSearchError
-from hpsearch.sampling import load_generator
+from hpsearch.generation import load_generator
 from hpsearch.search import TrialRecord, fetch_generator
 from hpsearch.visualize import FigureOptions, draw_figure, figures_for
 

@@ -3,8 +3,8 @@
 The public API is what this module exports; `cli`, `reports` and `dashboard` import only
 from here. Behind it, one concern per module (import graph, no cycles):
 
-    config ← space                        study files and search spaces
-    samplers, pruners ← config            registries by name
+    space, study_file ← space             search spaces; study files (`LoadedStudy`, with its parsed StorageURL)
+    samplers, pruners ← study_file        registries by name
     connection                            URL masking, connect deadlines, lost vs bad connections
     storage_url ← connection              StorageURL: a storage URL parsed once (scheme, masked form, parts)
     storage ← connection                  RDB storage retrying lost connections; trials created once
@@ -13,21 +13,20 @@ from here. Behind it, one concern per module (import graph, no cycles):
     backend ← claim, proxy_client         KINDS: one class per scheme (probe, open, claim lock, engine options)
     study ← backend, samplers, pruners    opening or creating a study, with the changed-study guard
     record                                TrialRecord: the typed, versioned record of a trial
-    objective ← record, runner            trial → config → training → reported value
-    confirm ← objective, record, study    confirmation runs: a companion study, fresh seeds, independent measure
+    artifacts ← record                    the artifact store: atomic uploads, finding and copying artifacts back
+    objective ← record, artifacts, runner trial → config → training → reported value
+    confirm/ ← objective, record, study   confirmation runs: companion study, plan, race rounds, run, result
     worker ← objective, confirm, study    processes, GPUs, heartbeats, claims, hand-back
     noise ← record                        single-run ranking beside the objective's measured noise; collapse
-    artifacts ← record                    the artifact store: atomic uploads, finding and copying artifacts back
     status ← record, study, confirm, noise `hpsearch status` (with the confirmed ranking)
     export ← artifacts, study             `hpsearch export`: a finished trial's config and generator
-    packing ← config                      --per-gpu K: one trial's measured peak memory × K against free memory
+    packing ← study_file                  --per-gpu K: one trial's measured peak memory × K against free memory
     proxy_server ← backend, study, claim  `hpsearch storage-proxy`
     optuna_private                        the private Optuna symbols used, checked by a test
 """
 
 from hpsearch.search.artifacts import artifacts_dir, fetch_artifact, fetch_checkpoint, fetch_generator, is_artifact_id
 from hpsearch.search.backend import KINDS, Backend, StorageKind, open_backend, storage_kind
-from hpsearch.search.config import LoadedStudy, PrunerConfig, SamplerConfig, StopConfig, StudyConfig, load_study_config
 from hpsearch.search.confirm import (
     RACE_FLAGS,
     Confirmation,
@@ -52,6 +51,14 @@ from hpsearch.search.space import SearchSpace, load_space
 from hpsearch.search.status import study_summary
 from hpsearch.search.storage_url import StorageURL
 from hpsearch.search.study import make_storage, open_study, snapshot, study_backend
+from hpsearch.search.study_file import (
+    LoadedStudy,
+    PrunerConfig,
+    SamplerConfig,
+    StopConfig,
+    StudyConfig,
+    load_study_config,
+)
 from hpsearch.search.worker import (
     Prepared,
     launch_workers,

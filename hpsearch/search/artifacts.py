@@ -22,8 +22,8 @@ from hpsearch.checkpoint import BEST_GENERATOR, CHECKPOINT_NAME, load_checkpoint
 from hpsearch.errors import CheckpointError
 from hpsearch.io import atomic_write
 from hpsearch.runner import Best
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialRecord, TrialWriter
+from hpsearch.search.study_file import LoadedStudy
 
 _logger = logging.getLogger(__name__)
 ARTIFACTS_KEY = "artifacts_dir"  # study attribute: the artifact folder's absolute path at creation

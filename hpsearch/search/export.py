@@ -15,9 +15,9 @@ from hpsearch.config import dump_config, from_dict
 from hpsearch.errors import ConfigError
 from hpsearch.io import existing_ancestor
 from hpsearch.search.artifacts import artifacts_dir, fetch_checkpoint, fetch_generator
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import read_trial
 from hpsearch.search.study import open_study
+from hpsearch.search.study_file import LoadedStudy
 from hpsearch.training import CONFIG_NAME
 
 _logger = logging.getLogger(__name__)

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from optuna.trial import TrialState
 
-from hpsearch.findings import Noise, pooled_noise
 from hpsearch.search.record import TrialRecord
+from hpsearch.stats import Noise, pooled_noise
 
 
 @dataclass
@@ -38,7 +38,7 @@ class SingleRuns:
         if not self.top:
             return []
         noise = self.noise
-        lines = [f"the objective's own noise: {noise.describe(self.objective)}; a gap below {noise.gap:.3g} "
+        lines = [f"the objective's own noise: {noise.sentence(self.objective)}; a gap below {noise.gap:.3g} "
                  "is within it" if noise else
                  "the objective's own noise was not measured (noise_seeds 0, or trials stored before hpsearch "
                  "measured it)"]

@@ -18,13 +18,13 @@ from torch import nn
 
 from hpsearch.checkpoint import BEST_GENERATOR
 from hpsearch.data import ImageDataset
-from hpsearch.devices import describe_device
+from hpsearch.devices import device_label
 from hpsearch.errors import ConfigError, TrainingDiverged
 from hpsearch.runner import RUN_FILES, noise_seeds, remeasure, run_training
 from hpsearch.search.artifacts import upload_run
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.record import TrialWriter
 from hpsearch.search.storage import storage_seconds
+from hpsearch.search.study_file import LoadedStudy
 
 _logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ class Objective:
         if not retry and run_dir.exists():
             _remove_old_run(run_dir, record)  # left by an older study of the same name
         # The run folder resolved, so that it is found from anywhere.
-        record.start(cfg, str(run_dir.resolve()), describe_device(self.device), loaded.cfg.objective)
+        record.start(cfg, str(run_dir.resolve()), device_label(self.device), loaded.cfg.objective)
         reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune",
                              cfg.metrics.collapse_margin)
 

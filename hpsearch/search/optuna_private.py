@@ -11,6 +11,7 @@ that is tested (`>=5.0,<6`).
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
 from optuna.storages._cached_storage import _CachedStorage as CachedStorage
@@ -35,9 +36,6 @@ METHODS: tuple[tuple[str, str], ...] = (
     ("optuna.storages.GrpcStorageProxy", "_setup"),  # builds `_channel`; the proxy client adds its stubs on it
     ("optuna.artifacts.FileSystemArtifactStore", "_get_filepath"),  # the atomic artifact store writes there
 )
-# Private attributes of Optuna objects: a trial's database id (the proxy client finds the trial it
-# created by it), and the gRPC client's channel (set by `_setup`).
-ATTRIBUTES = ("FrozenTrial._trial_id", "GrpcStorageProxy._channel")
 # Optuna's logger that logs a failed trial with its traceback (hpsearch drops the traceback of its own errors).
 OPTIMIZE_LOGGER = "optuna.study._optimize"
 
@@ -64,17 +62,28 @@ def _resolve(dotted: str) -> Any:
     raise ImportError(dotted)
 
 
-def _attributes_missing() -> list[str]:
+def _trial_has_id() -> bool:
+    import optuna
+
+    return hasattr(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.0), "_trial_id")
+
+
+def _proxy_has_channel() -> bool:
     import inspect
 
     import optuna
 
-    gone = []
-    if not hasattr(optuna.trial.create_trial(state=optuna.trial.TrialState.COMPLETE, value=0.0), "_trial_id"):
-        gone.append("FrozenTrial._trial_id")
-    if "self._channel" not in inspect.getsource(optuna.storages.GrpcStorageProxy._setup):
-        gone.append("GrpcStorageProxy._channel")
-    return gone
+    return "self._channel" in inspect.getsource(optuna.storages.GrpcStorageProxy._setup)
+
+
+# Private attributes of Optuna objects, each with how to tell it is there: a trial's database id (the proxy
+# client finds the trial it created by it), and the gRPC client's channel (set by `_setup`).
+ATTRIBUTES: dict[str, Callable[[], bool]] = {"FrozenTrial._trial_id": _trial_has_id,
+                                             "GrpcStorageProxy._channel": _proxy_has_channel}
+
+
+def _attributes_missing() -> list[str]:
+    return [name for name, present in ATTRIBUTES.items() if not present()]
 
 
 def missing() -> list[str]:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpsearch.errors import ConfigError
-from hpsearch.search.config import LoadedStudy
+from hpsearch.search.study_file import LoadedStudy
 
 CONTEXT_BYTES = 600 * 2**20  # per worker: the CUDA context and the cuDNN/cuBLAS workspaces (an estimate)
 HEADROOM = 0.9  # share of the free memory the workers may plan to use (fragmentation, bursts)
@@ -94,8 +94,8 @@ def _measure(study_path: str, storage: str | None, data_dir: str, gpu: str) -> i
     import torch
 
     from hpsearch.data import load_dataset
-    from hpsearch.sampling import class_labels, generate
-    from hpsearch.search.config import load_study_config
+    from hpsearch.generation import GENERATION_BATCH, class_labels, generate
+    from hpsearch.search.study_file import load_study_config
     from hpsearch.training import batches_and_objective, build_state, train_step
 
     cfg = load_study_config(study_path, storage).base_config
@@ -106,7 +106,8 @@ def _measure(study_path: str, storage: str | None, data_dir: str, gpu: str) -> i
     sampler, objective = batches_and_objective(cfg, dataset, state, device)
     for _ in range(MEASURE_STEPS):
         train_step(state, objective, sampler.sample, cfg, dataset.num_classes)
-    labels = class_labels(dataset.num_classes, max(1, min(cfg.metrics.samples, 512) // dataset.num_classes), device)
+    per_class = max(1, min(cfg.metrics.samples, GENERATION_BATCH) // dataset.num_classes)  # one generation batch
+    labels = class_labels(dataset.num_classes, per_class, device)
     generate(state.generator, labels, cfg.model.z_dim)
     torch.cuda.synchronize(device)
     return int(torch.cuda.max_memory_allocated(device))

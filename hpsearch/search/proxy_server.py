@@ -35,9 +35,9 @@ from optuna.distributions import BaseDistribution
 from hpsearch.errors import ConfigError
 from hpsearch.search.backend import DatabaseKind, open_backend, storage_kind
 from hpsearch.search.claim import ClaimLock
-from hpsearch.search.config import STUDY_NAME, LoadedStudy
 from hpsearch.search.optuna_private import CachedStorage, grpc_servicer
 from hpsearch.search.proxy_client import SERVICE, decode, encode, require_grpc
+from hpsearch.search.study_file import STUDY_NAME, LoadedStudy
 from hpsearch.serving import address, check_bind, warn_exposure
 
 try:

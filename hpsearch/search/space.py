@@ -34,7 +34,7 @@ import optuna
 
 from hpsearch.config import PER_LAYER_FIELDS, SECTIONS, RunConfig, from_dict, section_class
 from hpsearch.errors import ConfigError
-from hpsearch.io import read_text, read_yaml
+from hpsearch.io import read_yaml
 from hpsearch.validation import Where, coerce_field
 
 MAX_CHECKED_VALUES = 1024
@@ -84,12 +84,11 @@ class SearchSpace:
 
     path: Path
     nodes: list[Node]
-    text: str  # the file's content, for the study's fingerprint
 
     @property
     def fingerprint(self) -> str:
         """Hash of the space definition: a study may only be resumed with the same space."""
-        return hashlib.sha256(json.dumps(_describe(self.nodes), sort_keys=True, default=str).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(_outline(self.nodes), sort_keys=True, default=str).encode()).hexdigest()[:16]
 
     def suggest(self, trial: optuna.Trial, base: dict[str, Any], n_blocks: int, source: str | None = None) -> RunConfig:
         """Ask `trial` for every active parameter and return the validated config.
@@ -211,7 +210,6 @@ def load_space(path: str | Path) -> SearchSpace:
     """
     path = Path(path)
     raw = read_yaml(path, "search space")
-    text = read_text(path, "search space")
     if not isinstance(raw, dict) or not isinstance(raw.get("params"), dict):
         raise ConfigError(f"{path}: top level must be a mapping with a `params` mapping (and optional `description`)")
     unknown = set(raw) - {"params", "description"}
@@ -219,7 +217,7 @@ def load_space(path: str | Path) -> SearchSpace:
         raise ConfigError(f"{path}: {sorted(unknown)[0]}: unknown key; allowed: description, params")
     nodes = _parse_params(raw["params"], path, "params")
     _check_unique(nodes, path)
-    return SearchSpace(path, nodes, text)
+    return SearchSpace(path, nodes)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -327,7 +325,7 @@ def _check_unique(nodes: list[Node], path: Path) -> None:
     seen: dict[str, Node] = {}
     for node, _ in _walk(nodes, []):
         other = seen.setdefault(node.key, node)
-        if other is not node and _describe([other]) != _describe([node]):
+        if other is not node and _outline([other]) != _outline([node]):
             raise ConfigError(f"{path}: params: {node.section}.{node.key} is defined twice with different ranges")
 
 
@@ -365,6 +363,6 @@ def _walk(nodes: list[Node], conditions: list[tuple[str, Any]]) -> list[tuple[No
     return out
 
 
-def _describe(nodes: list[Node]) -> list[Any]:
+def _outline(nodes: list[Node]) -> list[Any]:
     return [{**{k: v for k, v in dataclasses.asdict(n).items() if k != "when"},
-             "when": {str(k): _describe(v) for k, v in n.when.items()}} for n in nodes]
+             "when": {str(k): _outline(v) for k, v in n.when.items()}} for n in nodes]

@@ -8,12 +8,12 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.findings import sentence
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import confirmation
 from hpsearch.search.noise import collapse_note, single_runs
 from hpsearch.search.record import TrialRecord, read_trials
 from hpsearch.search.study import open_study
+from hpsearch.search.study_file import LoadedStudy
+from hpsearch.stats import sentence
 
 _logger = logging.getLogger(__name__)
 

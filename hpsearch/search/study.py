@@ -10,9 +10,9 @@ from hpsearch.config import from_dict
 from hpsearch.errors import ConfigError
 from hpsearch.search.artifacts import ARTIFACTS_KEY
 from hpsearch.search.backend import Backend, open_backend
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.pruners import make_pruner
 from hpsearch.search.samplers import make_sampler
+from hpsearch.search.study_file import LoadedStudy
 
 
 def study_backend(loaded: LoadedStudy, retry: bool = True, must_exist: bool = False) -> Backend:

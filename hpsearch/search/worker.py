@@ -27,7 +27,6 @@ from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.artifacts import AtomicArtifactStore
 from hpsearch.search.backend import Backend, open_backend, storage_kind
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm import (
     WAIT_POLL_S,
     ConfirmObjective,
@@ -40,6 +39,7 @@ from hpsearch.search.confirm import (
 from hpsearch.search.objective import Objective
 from hpsearch.search.optuna_private import OPTIMIZE_LOGGER
 from hpsearch.search.study import open_study, study_backend
+from hpsearch.search.study_file import LoadedStudy
 
 _logger = logging.getLogger(__name__)
 _COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)

@@ -137,8 +137,13 @@ def test_inception_features(digits16: ImageDataset, tmp_path: Path) -> None:
     cfg = tiny_config(metrics={"samples": 100, "features": "inception", "inception_weights": _inception_weights(),
                                "real_samples": 500, "classifier_steps": 50})
     pick = torch.cat([(digits16.labels == c).nonzero()[:10, 0] for c in range(10)])
-    result = Evaluator(cfg, digits16, CPU, tmp_path).evaluate(digits16.images[pick], digits16.labels[pick])
-    assert result["fid"] >= 0
+    evaluator = Evaluator(cfg, digits16, CPU, tmp_path)
+    real = evaluator.evaluate(digits16.images[pick], digits16.labels[pick])
+    noise = torch.randint(0, 256, digits16.images[pick].shape, dtype=torch.uint8,
+                          generator=torch.Generator().manual_seed(0))
+    fake = evaluator.evaluate(noise, digits16.labels[pick])
+    # Inception's 2048-d features: real digits lie far closer to the real statistics than noise does.
+    assert 0 <= real["fid"] < fake["fid"] and 0 <= real["class_fid"] < fake["class_fid"], (real, fake)
 
 
 def test_inception_without_weights_file_is_a_clear_error(digits16: ImageDataset, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import typing
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -111,11 +112,18 @@ def test_proxy_backend(tmp_path: Path, study_name: str) -> None:
         assert open_backend(url).heartbeats is False
 
 
-def test_registries_name_their_choices_on_a_miss(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"unknown sampler 'cmaes'; choose from \['gp', 'random', 'tpe'\]"):
-        make_sampler(SamplerConfig(name="cmaes"))  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"unknown pruner 'asha'; choose from \['extrapolate', 'hyperband', "):
-        make_pruner(PrunerConfig(name="asha"), 100, 10)  # type: ignore[arg-type]
+def test_the_registries_hold_exactly_the_names_a_study_file_allows(tmp_path: Path) -> None:
+    """The study file's types are what refuses an unknown sampler or pruner; each name they allow must be in its
+    registry, and the registry must hold no name they refuse."""
+    from hpsearch.search.pruners import PRUNERS
+    from hpsearch.search.samplers import SAMPLERS
+
+    for config, registry in ((SamplerConfig, SAMPLERS), (PrunerConfig, PRUNERS)):
+        allowed = typing.get_args(typing.get_type_hints(config)["name"])
+        assert sorted(allowed) == sorted(registry), (config.__name__, allowed, sorted(registry))
+    for section, name in (("sampler", "cmaes"), ("pruner", "asha")):
+        with pytest.raises(ConfigError, match=rf"study.yaml: {section}.name: must be one of \[.*\]; got '{name}'"):
+            load_study_config(write_study(tmp_path, **{section: {"name": name}}))
     with pytest.raises(ConfigError, match=r"figure 'saliency': unknown; choose from \['attention', 'style-mixing'\]"):
         draw_figure("saliency", None, 8, FigureOptions(), tmp_path / "x.png")  # type: ignore[arg-type]
     assert isinstance(make_sampler(SamplerConfig(name="tpe")), optuna.samplers.TPESampler)

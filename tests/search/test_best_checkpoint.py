@@ -15,9 +15,9 @@ from torch import nn
 
 import hpsearch.runner
 from hpsearch.cli import main
+from hpsearch.generation import load_generator
 from hpsearch.metrics import Evaluator
 from hpsearch.reports import build_report
-from hpsearch.sampling import load_generator
 from hpsearch.search import load_study_config
 from tests.search.helpers import GOOD, write_study
 

@@ -17,10 +17,10 @@ from optuna.trial import TrialState
 from PIL import Image
 
 from hpsearch.cli import main
-from hpsearch.findings import rank
 from hpsearch.reports import build_report
 from hpsearch.search import Confirmation, load_study_config, open_study, read_trials, single_runs
 from hpsearch.search.record import TrialRecord
+from hpsearch.stats import rank
 from tests.search.helpers import GOOD, write_study
 
 

@@ -26,6 +26,11 @@ def test_a_private_symbol_that_disappeared_is_named(monkeypatch: pytest.MonkeyPa
                                         "optuna.artifacts.FileSystemArtifactStore._get_filepath"]
 
 
+def test_a_private_attribute_that_disappeared_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(optuna_private.ATTRIBUTES, "FrozenTrial._trial_id", lambda: False)
+    assert optuna_private.missing() == ["FrozenTrial._trial_id"]
+
+
 def test_private_optuna_modules_are_imported_only_in_one_place() -> None:
     pattern = re.compile(r"^\s*(from|import)\s+optuna(\.\w+)*\._\w+", re.MULTILINE)
     users = [p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py")

@@ -10,8 +10,8 @@ import yaml
 
 from hpsearch.errors import ConfigError
 from hpsearch.models import build_discriminator, build_generator
-from hpsearch.search.config import load_study_config
 from hpsearch.search.space import load_space
+from hpsearch.search.study_file import load_study_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY, PAPER = ROOT / "search_spaces" / "tiny.yaml", ROOT / "search_spaces" / "dogan2020.yaml"

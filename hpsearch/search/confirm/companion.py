@@ -9,8 +9,8 @@ import optuna
 from hpsearch.errors import ConfigError
 from hpsearch.racing import RaceSettings
 from hpsearch.search.backend import Backend
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.study import make_storage
+from hpsearch.search.study_file import LoadedStudy
 
 SUFFIX = ".confirm"
 MAX_SOURCE, MAX_SEED_INDEX = 10_000_000, 10_000  # the ranges of the two parameters that name a run

@@ -14,7 +14,6 @@ from optuna.trial import TrialState
 from hpsearch.errors import ConfigError
 from hpsearch.racing import RaceSettings
 from hpsearch.search.backend import Backend
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm.companion import (
     RACE_ATTR,
     check_companion,
@@ -27,6 +26,7 @@ from hpsearch.search.confirm.companion import (
 from hpsearch.search.confirm.rounds import advance_race
 from hpsearch.search.record import TrialRecord
 from hpsearch.search.study import study_backend
+from hpsearch.search.study_file import LoadedStudy
 
 _logger = logging.getLogger(__name__)
 

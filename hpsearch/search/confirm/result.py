@@ -10,12 +10,12 @@ from dataclasses import dataclass, field
 import optuna
 from optuna.trial import TrialState
 
-from hpsearch.findings import Ranked, effects, rank, sentence
 from hpsearch.racing import RaceSettings, RaceState, p_best
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm.companion import existing_companion, planned_runs
 from hpsearch.search.confirm.rounds import race_state
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
+from hpsearch.search.study_file import LoadedStudy
+from hpsearch.stats import Ranked, effects, rank, sentence
 
 
 @dataclass
@@ -134,13 +134,13 @@ def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | No
     by_config: dict[str, list[float]] = {}
     collapsed: dict[str, int] = {}
     for run, (source, value) in zip(complete, confirmed, strict=True):
-        by_config.setdefault(describe(source), []).append(value)
+        by_config.setdefault(config_name(source), []).append(value)
         if (run.measured or {}).get("collapse") is True:
-            collapsed[describe(source)] = collapsed.get(describe(source), 0) + 1
+            collapsed[config_name(source)] = collapsed.get(config_name(source), 0) + 1
     found = race_state(companion)
     race = Race(*found) if found else None
     return Confirmation(loaded.cfg.objective, rank(by_config) if by_config else [], _effects(confirmed),
-                        {describe(source): source for source, _ in confirmed},
+                        {config_name(source): source for source, _ in confirmed},
                         sum(r.state == TrialState.COMPLETE for r in runs), planned_runs(companion),
                         int(companion.user_attrs.get("samples", 0)), collapsed, p_best(by_config), race)
 
@@ -159,7 +159,7 @@ def _effects(confirmed: list[tuple[TrialRecord, float]]) -> dict[str, list[Ranke
     return result
 
 
-def describe(trial: TrialRecord) -> str:
+def config_name(trial: TrialRecord) -> str:
     """A configuration's name in findings: its trial number and searched choices."""
     choices = ", ".join(f"{k}={v}" for k, v in trial.params.items() if isinstance(v, (str, bool)))
     return f"trial {trial.number}" + (f" ({choices})" if choices else "")

@@ -16,15 +16,15 @@ from optuna.trial import TrialState
 from hpsearch.checkpoint import BEST_GENERATOR
 from hpsearch.config import MAX_SEED, from_dict, replace_sections
 from hpsearch.data import ImageDataset
-from hpsearch.devices import describe_device
+from hpsearch.devices import device_label
 from hpsearch.errors import ConfigError
 from hpsearch.runner import remeasure, run_training
 from hpsearch.search.artifacts import upload_run
-from hpsearch.search.config import LoadedStudy
 from hpsearch.search.confirm.companion import MAX_SEED_INDEX, MAX_SOURCE
 from hpsearch.search.objective import trial_run_dir
 from hpsearch.search.record import TrialRecord, TrialWriter, read_trial
 from hpsearch.search.storage import storage_seconds
+from hpsearch.search.study_file import LoadedStudy
 from hpsearch.seeds import derived_seed
 
 
@@ -68,7 +68,7 @@ class ConfirmObjective:
         cfg = replace_sections(from_dict(source.config, f"trial {source_number} config"), train={"seed": train_seed})
         objective, record = self.loaded.cfg.objective, TrialWriter(trial)
         run_dir, retry = trial_run_dir(self.loaded.runs_dir / "confirm", trial)
-        record.start(cfg, str(run_dir.resolve()), describe_device(self.device), objective)
+        record.start(cfg, str(run_dir.resolve()), device_label(self.device), objective)
         record.confirmation(source_number, index, train_seed, eval_seed, self.samples)
         start, storage_start = time.perf_counter(), storage_seconds()
         try:

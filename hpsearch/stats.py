@@ -30,7 +30,7 @@ class Summary:
     low: float
     high: float
 
-    def describe(self, digits: int = 3) -> str:
+    def sentence(self, digits: int = 3) -> str:
         """e.g. "5.3 [4.9, 5.7] (95% CI, 5 seeds)"."""
         seeds = f"{self.n} seed{'s' if self.n != 1 else ''}"
         if self.n < 2:
@@ -109,7 +109,7 @@ def sentence(entry: Ranked, best: Ranked, objective: str) -> str:
     e.g. "cbn_linear + concat: class_fid 5.6 [5.0, 6.2] (95% CI, 5 seeds): not distinguishable
     from cbn_linear + projection (difference +0.3 [-0.4, +1.0])".
     """
-    head = f"{entry.name}: {objective} {entry.summary.describe()}"
+    head = f"{entry.name}: {objective} {entry.summary.sentence()}"
     diff = entry.versus_best
     if diff is None:
         return f"{head}: the lowest mean"
@@ -148,7 +148,7 @@ class Noise:
         less than 5% of the time: 1.96 · √2 · sd (both sides of a gap carry the noise)."""
         return float(stats.norm.ppf(0.5 + LEVEL / 2) * math.sqrt(2) * self.sd)
 
-    def describe(self, objective: str) -> str:
+    def sentence(self, objective: str) -> str:
         return (f"{objective} SD between evaluation batches {self.sd:.3g} [{self.low:.3g}, {self.high:.3g}] "
                 f"(95% CI; {self.relative:.1%} of the mean; {self.generators} generators, {self.df} df)")
 

@@ -23,8 +23,11 @@ def class_labels(num_classes: int, per_class: int, device: torch.device | str = 
     return torch.arange(num_classes, device=device).repeat_interleave(per_class)
 
 
+GENERATION_BATCH = 512  # images generated per forward pass: an evaluation's peak memory is set by it
+
+
 @torch.no_grad()
-def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, batch_size: int = 512,
+def generate(gen: nn.Module, labels: torch.Tensor, z_dim: int, seed: int = 0, batch_size: int = GENERATION_BATCH,
              truncation: float = 1.0) -> torch.Tensor:
     """uint8 images (N, C, H, W) for `labels` (N,), in eval mode, reproducible for a seed.
 
