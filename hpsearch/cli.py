@@ -43,6 +43,7 @@ from hpsearch.runner import (
 from hpsearch.search import (
     DEFAULT_PORT,
     RACE_FLAGS,
+    Backend,
     LoadedStudy,
     Prepared,
     StorageURL,
@@ -235,7 +236,7 @@ def _work_here_or_launch(args: argparse.Namespace, loaded: LoadedStudy, prepared
     else:
         code = launch_workers(args.study, loaded.storage.given, args.workers, gpus, args.per_gpu if gpus else 1,
                               None if confirm else args.n_trials, args.data_dir, confirm=confirm)
-    print(study_summary(loaded))
+    print(study_summary(loaded, prepared.backend))
     return code
 
 
@@ -290,7 +291,8 @@ RACE_TEST = "paired" if RACE_DEFAULTS.paired else "welch"
 FIXED_SEEDS = 3
 
 
-def _race_settings(args: argparse.Namespace, loaded: LoadedStudy, sources: int) -> RaceSettings | None:
+def _race_settings(args: argparse.Namespace, loaded: LoadedStudy, sources: int,
+                   backend: Backend | None = None) -> RaceSettings | None:
     """The race the flags ask for (None without --race): a race that exists goes on with its settings, and a
     flag given again must match them (`--max-seeds`, `--budget` may grow).
 
@@ -306,7 +308,7 @@ def _race_settings(args: argparse.Namespace, loaded: LoadedStudy, sources: int) 
         if extra:
             raise ConfigError(f"{extra[0]}: only with --race")
         return None
-    found = stored_race(loaded)
+    found = stored_race(loaded, backend)
     merged = {**(found[0] if found else RACE_DEFAULTS).to_dict(), **given}
     candidates = len(found[1]) if found else sources
     if candidates < 2:
@@ -342,10 +344,10 @@ def _run_confirm(args: argparse.Namespace) -> int:
     with _flag("--per", "per"):
         check_per(search, args.per)
         sources = choose_sources(trials, args.top, args.per)
-    race = _race_settings(args, loaded, len(sources))
+    race = _race_settings(args, loaded, len(sources), backend)
     seeds = race.first if race else args.seeds or FIXED_SEEDS
     with _flag("--samples", "samples"):
-        check_confirmation(loaded, sources, samples, race, complete)  # before any data is cached
+        check_confirmation(loaded, sources, samples, race, complete, backend)  # before any data is cached
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu", backend)
     with _flag("--samples"):
         check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared.dataset)

@@ -8,19 +8,25 @@ import logging
 import optuna
 from optuna.trial import TrialState
 
+from hpsearch.search.backend import Backend
 from hpsearch.search.confirm import confirmation
 from hpsearch.search.noise import collapse_note, single_runs
 from hpsearch.search.record import TrialRecord, read_trials
-from hpsearch.search.study import open_study
+from hpsearch.search.study import open_study, study_backend
 from hpsearch.search.study_file import LoadedStudy
 from hpsearch.stats import sentence
 
 _logger = logging.getLogger(__name__)
 
 
-def study_summary(loaded: LoadedStudy) -> str:
-    """Trials by state, the best trial and its configuration, and the running trials' progress."""
-    study = open_study(loaded)
+def study_summary(loaded: LoadedStudy, backend: Backend | None = None) -> str:
+    """Trials by state, the best trial and its configuration, and the running trials' progress.
+
+    Args:
+        backend: the study's storage when the caller has it open (a worker's, after `run` or `confirm`).
+    """
+    backend = backend if backend is not None else study_backend(loaded, must_exist=True)
+    study = open_study(loaded, backend=backend)
     trials = read_trials(study)
     counts = {s: sum(t.state == s for t in trials) for s in TrialState}
     lines = [f"study {loaded.cfg.study} in {loaded.storage.masked}: {len(trials)} trials: "
@@ -35,12 +41,12 @@ def study_summary(loaded: LoadedStudy) -> str:
     for t in trials:
         if t.state == TrialState.RUNNING:
             lines.append(f"running: trial {t.number} at step {t.progress_step}/{t.steps or '?'}")
-    return "\n".join(lines + _confirmed(loaded, study, trials))
+    return "\n".join(lines + _confirmed(loaded, study, trials, backend))
 
 
-def _confirmed(loaded: LoadedStudy, study: optuna.Study, trials: list[TrialRecord]) -> list[str]:
+def _confirmed(loaded: LoadedStudy, study: optuna.Study, trials: list[TrialRecord], backend: Backend) -> list[str]:
     """The confirmed ranking, one finding per configuration; without one, the single runs beside their noise."""
-    found = confirmation(loaded, study)
+    found = confirmation(loaded, study, backend)
     if found is None:
         singles = single_runs(trials, loaded.cfg.objective)
         return ["ranking: single runs (one seed, one evaluation batch each); `hpsearch confirm` repeats the "

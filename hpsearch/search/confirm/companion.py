@@ -38,10 +38,10 @@ def open_companion(loaded: LoadedStudy, backend: Backend | None = None, create: 
                                sampler=optuna.samplers.RandomSampler(), pruner=optuna.pruners.NopPruner())
 
 
-def existing_companion(loaded: LoadedStudy) -> optuna.Study | None:
+def existing_companion(loaded: LoadedStudy, backend: Backend | None = None) -> optuna.Study | None:
     """The companion study, its stored attributes checked (`check_companion`); None when there is none yet."""
     try:
-        companion = open_companion(loaded)
+        companion = open_companion(loaded, backend)
     except ConfigError:
         return None
     check_companion(companion)

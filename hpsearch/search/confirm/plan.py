@@ -117,17 +117,17 @@ def plan_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], seeds: in
 
 
 def check_confirmation(loaded: LoadedStudy, sources: list[TrialRecord], samples: int, race: RaceSettings | None,
-                       complete: set[int]) -> None:
+                       complete: set[int], backend: Backend | None = None) -> None:
     """`check_plan` against the companion study when there is one, reading only: run before any data is
     cached or anything created, so that a refused confirm leaves nothing behind."""
-    companion = existing_companion(loaded)
+    companion = existing_companion(loaded, backend)
     if companion is not None:
         check_plan(companion, sources, samples, race, complete)
 
 
-def stored_race(loaded: LoadedStudy) -> tuple[RaceSettings, list[int]] | None:
+def stored_race(loaded: LoadedStudy, backend: Backend | None = None) -> tuple[RaceSettings, list[int]] | None:
     """The race the companion study holds (settings, candidates), or None (no companion, or a fixed plan)."""
-    companion = existing_companion(loaded)
+    companion = existing_companion(loaded, backend)
     return race_settings(companion) if companion is not None else None
 
 

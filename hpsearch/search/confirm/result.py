@@ -11,6 +11,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch.racing import RaceSettings, RaceState, p_best
+from hpsearch.search.backend import Backend
 from hpsearch.search.confirm.companion import existing_companion, planned_runs
 from hpsearch.search.confirm.rounds import race_state
 from hpsearch.search.record import TrialRecord, read_trial, read_trials
@@ -117,13 +118,13 @@ class Confirmation:
                 "margin): not a usable winner whatever its value")
 
 
-def confirmation(loaded: LoadedStudy, search: optuna.Study) -> Confirmation | None:
+def confirmation(loaded: LoadedStudy, search: optuna.Study, backend: Backend | None = None) -> Confirmation | None:
     """The study's confirmation runs, ranked; None when it has none planned.
 
     Raises:
         ConfigError: the companion's stored attributes are damaged (`check_companion`).
     """
-    companion = existing_companion(loaded)
+    companion = existing_companion(loaded, backend)
     if companion is None:
         return None
     records = {t.number: t for t in read_trials(search)}
