@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import logging
 import sys
@@ -18,7 +19,7 @@ from optuna.trial import TrialState
 
 from hpsearch import environment
 from hpsearch.checkpoint import CHECKPOINT_NAME
-from hpsearch.config import MAX_SEED, from_dict, load_config, replace_sections
+from hpsearch.config import MAX_SEED, MetricsConfig, from_dict, load_config, replace_sections
 from hpsearch.dashboard import serve_dashboard
 from hpsearch.data import load_dataset, peek_class_names
 from hpsearch.devices import resolve_device
@@ -253,11 +254,10 @@ def _run_worker(args: argparse.Namespace) -> int:
     set_threads_from_env()
     loaded = _load_study(args)
     _device(args.device)
-    _warn_password_in_argv(args)
     # A worker stopped by a signal has handed its trial back: its job is done, so it exits 0
     # (a scheduler's restart policy must not count that as a failure).
     run_worker(loaded, _data_dir(args), args.device, args.n_trials, stop=GracefulStop().install(),
-               confirm=args.confirm)
+               confirm=args.confirm, ready=lambda: _warn_password_in_argv(args))
     return 0
 
 
@@ -270,7 +270,7 @@ def _add_confirm(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=_count(1, 1000),
                    help=f"runs per configuration, each with a fresh training seed (default {FIXED_SEEDS}; a race: its "
                         f"first round, default {RACE_DEFAULTS.first})")
-    p.add_argument("--samples", type=_count(1, 1_000_000),
+    p.add_argument("--samples", type=_SAMPLES,
                    help="generated images of each run's independent measurement (default: the study's metrics.samples)")
     race = p.add_argument_group("racing", "--race: every candidate runs --seeds seeds, then one more seed per "
                                           "round while it is not found worse than the leader")
@@ -515,7 +515,7 @@ def _int_in(low: int, high: int) -> Callable[[str], int]:
     """The type of an integer flag with a range: argparse refuses a value outside it, naming the flag."""
 
     def parse(text: str) -> int:
-        value = int(text)  # a ValueError: argparse says "invalid int value: 'x'"
+        value = int(text)  # a ValueError: argparse says "invalid int value: 'x'", as for type=int
         if not low <= value <= high:
             raise argparse.ArgumentTypeError(f"must be in {low}..{high}; got {value}")
         return value
@@ -533,6 +533,8 @@ def _unit_fraction(text: str) -> float:
 
 
 _unit_fraction.__name__ = "float"
+_SAMPLES_META = next(f.metadata for f in dataclasses.fields(MetricsConfig) if f.name == "samples")
+_SAMPLES = _int_in(_SAMPLES_META["ge"], _SAMPLES_META["le"])  # what metrics.samples allows
 _count = _int_in  # a count of something: _count(1, most)
 _PORT, _SEED = _int_in(1, 65535), _int_in(0, MAX_SEED)
 
@@ -605,7 +607,11 @@ def _warn_password_in_argv(args: argparse.Namespace) -> None:
 
 
 def _path(text: str) -> Path:
-    """The type of every path argument: an empty string (an unset shell variable) is never a path."""
+    """The type of every path argument: an empty string (an unset shell variable) is never a path.
+
+    A storage URL typed here by mistake (`status postgresql://u:pw@h/db`) is not echoed with its password.
+    """
+    remember_secrets(text)
     try:
         return Path(check_text(text, "path", "a file or folder name"))
     except ConfigError as exc:

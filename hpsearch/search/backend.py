@@ -18,10 +18,13 @@ file) is made. A worker probes once before it caches data and opens once after
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import optuna
@@ -167,10 +170,30 @@ class SQLiteKind(DatabaseKind):
         return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S}}
 
     def probe(self, must_exist: bool = False) -> None:
-        assert self.url.path is not None
-        if must_exist and not self.url.path.is_file():
-            raise ConfigError(f"storage {self.url.given}: no such SQLite file")
-        check_writable(self.url.path, "storage", is_dir=False)  # SQLite writes a journal beside the file, even to read
+        """The file's folder must be writable (SQLite writes a journal beside the file, even to read); a reader's
+        file must exist and hold Optuna's tables, read without writing (opening the storage would create them
+        in any SQLite file, a stranger's too)."""
+        path = self.url.path
+        assert path is not None
+        try:
+            present: bool | None = path.is_file()
+        except OSError:  # e.g. a name too long: check_writable names what is wrong
+            present = None
+        if must_exist and present is False:
+            raise ConfigError(f"storage {self.url.masked}: no such SQLite file")
+        check_writable(path, "storage", is_dir=False)
+        if must_exist and not self._has_studies(path):
+            raise ConfigError(f"storage {self.url.masked}: holds no hpsearch study (the file has no Optuna tables); "
+                              "check the URL, or create the study with `hpsearch run`")
+
+    def _has_studies(self, path: Path) -> bool:
+        try:
+            with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                                    timeout=SQLITE_BUSY_TIMEOUT_S)) as conn:
+                return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'studies'")\
+                    .fetchone() is not None
+        except sqlite3.DatabaseError as exc:  # not a SQLite file
+            raise self.cannot_open(exc) from exc
 
     def open(self, heartbeat_s: int | None, max_retry: int | None, must_exist: bool) -> optuna.storages.BaseStorage:
         assert self.url.path is not None

@@ -85,6 +85,11 @@ class StorageURL:
         if parsed.drivername not in SUPPORTED_DRIVERS:
             raise ConfigError(f"storage {mask_url(url)}: database {parsed.drivername!r} is not supported; "
                               f"use {ALLOWED}")
+        if url.partition("://")[2].rsplit("@", 1)[0].count("@"):
+            raise ConfigError(f"storage {mask_url(url)}: the user or password holds an '@'; write it as %40 "
+                              f"(percent-encoded); use {ALLOWED}")
+        if db_port is not None and not 1 <= db_port <= 65535:
+            raise ConfigError(f"storage {mask_url(url)}: port {db_port} is not a TCP port (1..65535); use {ALLOWED}")
         if SUPPORTED_DRIVERS[parsed.drivername] == "postgresql":
             text = url
             if parsed.drivername == "postgresql":
@@ -92,6 +97,9 @@ class StorageURL:
             return cls(url, text, "postgresql", host=parsed.host, port=db_port,
                        database=parsed.database)
         database = parsed.database
+        if parsed.host or parsed.username or parsed.password is not None or parsed.port or parsed.query:
+            raise ConfigError(f"storage {mask_url(url)}: a SQLite URL names a file and nothing else (no host, user, "
+                              "password or ?options); use sqlite:///runs/NAME/study.db, or sqlite:////abs/path.db")
         if not database or database == ":memory:" or database.startswith("file:"):
             raise ConfigError(f"storage {mask_url(url)}: needs a file (an in-memory database is lost when the "
                               "process ends and workers cannot share it); use sqlite:///runs/NAME/study.db")

@@ -141,6 +141,9 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
     """
     path = Path(path)
     raw = read_yaml(path, "study")
+    if isinstance(raw, dict) and raw.get("storage") is not None and not isinstance(raw["storage"], str):
+        # Not echoed as other wrong values are: a list or mapping given here may hold a password.
+        raise ConfigError(f"{path}: storage: must be a database URL (a string); got a {type(raw['storage']).__name__}")
     cfg: StudyConfig = build_dataclass(StudyConfig, raw, str(path))
     if not STUDY_NAME.fullmatch(cfg.study):
         raise ConfigError(f"{path}: study: must be 1-100 letters, digits, '_', '.', '-' (not starting with "

@@ -55,7 +55,8 @@ def _done(study: optuna.Study, n_trials: int | None) -> bool:
 
 
 def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n_trials: int | None = None,
-               stop: Callable[[], bool] | None = None, prepared: Prepared | None = None, confirm: bool = False) -> None:
+               stop: Callable[[], bool] | None = None, prepared: Prepared | None = None, confirm: bool = False,
+               ready: Callable[[], None] | None = None) -> None:
     """Run trials of the study in this process until it has `n_trials`, the study's timeout or `stop()`.
 
     Args:
@@ -65,6 +66,8 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         prepared: what `prepare_worker` returned, when the caller ran it already.
         confirm: run the study's confirmation runs (`hpsearch.search.confirm`) until all planned ones
             have run, instead of search trials.
+        ready: called once every check has passed, before the first trial (the CLI says its warnings
+            there, so that a refused start prints its one error line only).
 
     Raises:
         ConfigError, DataError: from `prepare_worker`, before the study is created or touched.
@@ -82,6 +85,8 @@ def run_worker(loaded: LoadedStudy, data_dir: Path, device_name: str = "auto", n
         prepared = prepared or prepare_worker(loaded, data_dir, device_name)
         backend = prepared.backend
         study = open_study(loaded, create=True, backend=backend)
+    if ready is not None:
+        ready()
     heartbeat = backend.storage.get_heartbeat_interval() if backend.heartbeats else None  # type: ignore[attr-defined]
     _logger.info("worker on %s (%s; %s) with %s", backend.url.masked, backend.scheme,
                  f"heartbeat every {heartbeat} s" if heartbeat else "no heartbeats", prepared.device)

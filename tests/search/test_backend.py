@@ -56,7 +56,8 @@ def test_a_parsed_url_holds_its_parts_and_names_the_installed_driver() -> None:
 
 @pytest.mark.parametrize(("url", "message"), [
     ("mysql://u:hunter2@h/db", "database 'mysql' is not supported"), ("not a url", "not a database URL"),
-    ("postgresql+asyncpg://u@h/db", "is not supported")])
+    ("postgresql+asyncpg://u@h/db", "is not supported"),
+    ("postgresql://u:hunter2@h:99999/db", "port 99999 is not a TCP")])
 def test_unsupported_urls_are_refused_naming_what_is_allowed(url: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message) as caught:
         StorageURL.parse(url)
