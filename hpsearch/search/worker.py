@@ -10,7 +10,6 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -26,7 +25,7 @@ from hpsearch.io import OWNER_FILE, check_writable, mark_owned, owned_by
 from hpsearch.metrics import check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.artifacts import AtomicArtifactStore
-from hpsearch.search.backend import Backend, open_backend, storage_kind
+from hpsearch.search.backend import Backend, StorageKind, open_backend, storage_kind
 from hpsearch.search.confirm import (
     WAIT_POLL_S,
     ConfirmObjective,
@@ -189,25 +188,34 @@ def _failure(trials: list[FrozenTrial], number: int | None) -> str | None:
     return str(trial.user_attrs.get("failure") or trial.system_attrs.get("fail_reason") or "no reason recorded")
 
 
-@dataclass
 class Prepared:
-    """What a worker start checked and made before its first trial (see `prepare_worker`)."""
+    """What a worker start checked before its first trial (see `prepare_worker`), and its storage.
 
-    device: torch.device
-    dataset: ImageDataset
-    backend: Backend
+    The storage was probed; it is opened on first use of `backend`, once, so that a caller with checks of
+    its own left (GPU packing) runs them before anything is created in it.
+    """
+
+    def __init__(self, device: torch.device, dataset: ImageDataset, kind: StorageKind, loaded: LoadedStudy,
+                 backend: Backend | None = None) -> None:
+        self.device, self.dataset, self._kind, self._loaded, self._backend = device, dataset, kind, loaded, backend
+
+    @property
+    def backend(self) -> Backend:
+        """The study's storage with the worker's heartbeats, opened (without probing again) the first time."""
+        if self._backend is None:
+            cfg = self._loaded.cfg
+            self._backend = open_backend(self._kind, cfg.heartbeat_s, cfg.max_retry, probe=False)
+        return self._backend
 
 
 def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str, backend: Backend | None = None) -> Prepared:
-    """Every check that can fail before a study exists (device, storage, output folders, data, metrics), then
-    the storage opened, once.
+    """Every check that can fail before a study exists: device, storage, output folders, data, metrics.
 
     Run before the study is created (or a worker joins it), so that a typo in `data.root`,
     a device that is not there or a folder that cannot be written leaves no study, trial
     or folder behind and can simply be fixed and re-run. Nothing is created here except the
-    dataset's cache (a derived file in the data directory, written atomically) and, last, the
-    storage (a SQLite file, or Optuna's tables in an empty database). The storage is probed once,
-    before the data is cached, and opened once, here: the worker and its study use this backend.
+    dataset's cache (a derived file in the data directory, written atomically). The storage is
+    probed once, before the data is cached; `Prepared.backend` opens it once, when first used.
 
     Args:
         backend: the storage, when the caller opened it already (a confirmation reads the study first).
@@ -225,9 +233,7 @@ def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str, backen
     dataset = load_dataset(loaded.base_config.data, data_dir)
     if loaded.base_config.metrics.enabled:
         check_metrics(loaded.base_config, dataset)
-    if backend is None:
-        backend = open_backend(kind, loaded.cfg.heartbeat_s, loaded.cfg.max_retry, probe=False)
-    return Prepared(device, dataset, backend)
+    return Prepared(device, dataset, kind, loaded, backend)
 
 
 def check_outputs(loaded: LoadedStudy) -> None:
