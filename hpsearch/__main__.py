@@ -7,6 +7,7 @@ arguments are parsed, must end like any other: one line and exit 130, not a trac
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 
@@ -30,7 +31,11 @@ def main() -> int:
     try:
         from hpsearch.cli import main as run
 
-        return run()
+        code = run()
+        # The work is done and its output written: a Ctrl-C now changes nothing. Ignored, so that the
+        # interpreter's teardown (which restores the default handler) is not killed by it (exit -2).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return code
     except BaseException as exc:  # while importing or parsing: nothing has been created yet
         if not interrupted(exc):
             raise
