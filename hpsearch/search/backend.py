@@ -244,11 +244,12 @@ class PostgresKind(DatabaseKind):
         otherwise create them in a database that has no study.
         """
 
+        engine = self.engine  # made in this thread: a missing driver is an error of its own, not the deadline's
+
         def connect() -> bool:
-            with self.engine.connect() as conn:
+            with engine.connect() as conn:
                 return bool(sqlalchemy.inspect(conn).has_table("studies"))
 
-        self.engine  # noqa: B018 - made here, so that a missing driver is an error of its own
         timeout = connect_timeout_s()
         try:
             has_tables = call_with_deadline(connect, timeout + 5, "connecting")
@@ -317,5 +318,5 @@ def open_backend(url: str | StorageURL | StorageKind, heartbeat_s: int | None = 
     if probe and not kind.OPENING_PROBES:
         kind.probe(must_exist)
     storage = kind.open(heartbeat_s, max_retry, must_exist)
-    heartbeats = heartbeat_s is not None if kind.url.scheme == "grpc" else bool(heartbeat_s)
-    return Backend(kind, storage, heartbeats)
+    # Read from the storage, not decided by scheme: a proxy's interval is its own, a database's the study's.
+    return Backend(kind, storage, bool(storage.get_heartbeat_interval()))  # type: ignore[attr-defined]
