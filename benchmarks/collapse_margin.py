@@ -1,8 +1,10 @@
-"""Collapse margin: within-class MS-SSIM of real data, healthy generators and collapsed ones, measured.
+"""Collapse rules: within-class MS-SSIM and per-class coverage of real data, healthy and collapsed generators.
 
 An evaluation is flagged `collapse` when its generated within-class MS-SSIM exceeds the
-real data's by more than `metrics.collapse_margin`. This script measures what that margin
-has to separate, on one dataset:
+real data's by more than `metrics.collapse_margin`, or when some class's coverage (Naeem et
+al. 2020) falls below `metrics.collapse_coverage`. This script measures what the two
+thresholds have to separate, on one dataset (the lowest class coverage is reported beside
+each MS-SSIM):
 
 - the real value and the sampling noise of its estimate (the evaluation draws
   `msssim_pairs` random same-class pairs; the estimate is repeated with 10 pair seeds);
@@ -14,7 +16,7 @@ has to separate, on one dataset:
   latents per class (k = 1 is total collapse), so the margin's meaning in modes is known.
 
 Usage:
-    python benchmarks/collapse_margin.py [--seeds 2] [--steps 1500] [--pairs 20] [--json OUT.json]
+    python benchmarks/collapse_margin.py [--seeds 2] [--steps 1500] [--pairs 20] [--samples 500] [--json OUT.json]
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from hpsearch.config import RunConfig, from_dict
 from hpsearch.data import load_dataset
 from hpsearch.generation import seeded_eval
 from hpsearch.images import to_uint8
+from hpsearch.metrics import Evaluator
 from hpsearch.metrics.msssim import class_msssim
 from hpsearch.runner import run_training
 
@@ -52,10 +55,10 @@ def _spread(values: list[float]) -> dict[str, float]:
             "min": min(values), "max": max(values)}
 
 
-def _config(seed: int, steps: int, pairs: int, model: dict | None = None) -> RunConfig:
+def _config(seed: int, steps: int, pairs: int, model: dict | None = None, samples: int = 500) -> RunConfig:
     raw = {k: dict(v) for k, v in _BASE.items()}
     raw["train"].update(steps=steps, seed=seed)
-    raw["metrics"]["msssim_pairs"] = pairs
+    raw["metrics"].update(msssim_pairs=pairs, samples=samples)
     raw["model"].update(model or {})
     return from_dict(raw, "collapse benchmark")
 
@@ -65,7 +68,8 @@ def _train(cfg: RunConfig, dataset, folder: Path, cache: Path) -> tuple[list[dic
     kept: dict[str, torch.nn.Module] = {}
 
     def collect(step: int, generator: torch.nn.Module, values) -> None:
-        evals.append({"step": step, "msssim": values["msssim"], "class_fid": values["class_fid"]})
+        evals.append({"step": step, "msssim": values["msssim"], "class_fid": values["class_fid"],
+                      "coverage_min": values["class_coverage_min"], "coverage": values["class_coverage"]})
         kept["g"] = generator
 
     run_training(cfg, dataset, folder, torch.device("cpu"), cache, metrics=True, on_eval=[collect], progress=False)
@@ -91,10 +95,19 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=2, help="training seeds of the healthy design")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--pairs", type=int, default=20, help="msssim_pairs of the evaluation")
+    parser.add_argument("--samples", type=int, default=500, help="metrics.samples of the evaluation")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     torch.manual_seed(0)
     dataset = load_dataset(_config(0, args.steps, args.pairs).data)
+
+    def config(seed: int, model: dict | None = None) -> RunConfig:
+        return _config(seed, args.steps, args.pairs, model, args.samples)
+
+    def line(evals: list[dict]) -> str:
+        return ", ".join(f"{e['step']}: {e['msssim']:.3f}, cov. min {e['coverage_min']:.2f} (cFID {e['class_fid']:.2f})"
+                         for e in evals)
+
     classes = dataset.num_classes
     result: dict = {"machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
                     "pairs": args.pairs}
@@ -112,32 +125,31 @@ def main() -> None:
         healthy, last = [], None
         for seed in range(args.seeds):
             start = time.perf_counter()
-            cfg = _config(seed, args.steps, args.pairs)
-            evals, last = _train(cfg, dataset, Path(tmp) / f"dcgan{seed}", cache)
+            evals, last = _train(config(seed), dataset, Path(tmp) / f"dcgan{seed}", cache)
             healthy.append(evals)
-            print(f"healthy dcgan seed {seed} ({time.perf_counter() - start:.0f} s): "
-                  + ", ".join(f"{e['step']}: {e['msssim']:.3f} (cFID {e['class_fid']:.2f})" for e in evals))
+            print(f"healthy dcgan seed {seed} ({time.perf_counter() - start:.0f} s): {line(evals)}")
         result["healthy"] = healthy
         styled = []
         for seed in range(args.seeds):
             start = time.perf_counter()
-            cfg = _config(seed, args.steps, args.pairs, _STYLEGAN)
-            evals, _ = _train(cfg, dataset, Path(tmp) / f"style{seed}", cache)
+            evals, _ = _train(config(seed, _STYLEGAN), dataset, Path(tmp) / f"style{seed}", cache)
             styled.append(evals)
-            print(f"stylegan2 seed {seed} ({time.perf_counter() - start:.0f} s): "
-                  + ", ".join(f"{e['step']}: {e['msssim']:.3f} (cFID {e['class_fid']:.2f})" for e in evals))
+            print(f"stylegan2 seed {seed} ({time.perf_counter() - start:.0f} s): {line(evals)}")
         result["stylegan2"] = styled
 
         assert last is not None
-        cfg = _config(0, args.steps, args.pairs)
+        cfg = config(0)
         per_class = cfg.metrics.samples // classes
+        evaluator = Evaluator(cfg, dataset, torch.device("cpu"), cache)
         partial = {}
         for k in (1, 2, 4, 8, per_class):
-            values = [class_msssim(*_k_latents(last, cfg, classes, per_class, k, s), args.pairs, seed=s)
-                      for s in range(10)]
-            partial[str(k)] = _spread(values)
-            print(f"last healthy generator, {k:3d} distinct latents per class: {_spread(values)['mean']:.3f} "
-                  f"± {_spread(values)['sd']:.3f}")
+            batches = [_k_latents(last, cfg, classes, per_class, k, s) for s in range(10)]
+            values = [class_msssim(*b, args.pairs, seed=s) for s, b in enumerate(batches)]
+            coverage = [evaluator.evaluate(*b, seed=s)["class_coverage_min"] for s, b in enumerate(batches)]
+            partial[str(k)] = {"msssim": _spread(values), "coverage_min": _spread(coverage)}
+            print(f"last healthy generator, {k:3d} distinct latents per class: MS-SSIM {_spread(values)['mean']:.3f} "
+                  f"± {_spread(values)['sd']:.3f}, lowest class coverage {_spread(coverage)['mean']:.3f} "
+                  f"± {_spread(coverage)['sd']:.3f}")
         result["k_latents"] = partial
     write_json(args.json, result)
 

@@ -630,7 +630,8 @@ def _url(text: str) -> str:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "train": ("train one configuration", _add_train, _run_train),
     "sample": ("write class-conditional samples from a checkpoint", _add_sample, _run_sample),
-    "eval": ("evaluate a checkpoint's generator: FID, class FID, accuracy, MS-SSIM", _add_eval, _run_eval),
+    "eval": ("evaluate a checkpoint's generator: FID, KID, precision/recall/density/coverage (overall and per "
+             "class), accuracy, MS-SSIM", _add_eval, _run_eval),
     "run": ("create or resume a study and run its workers", _add_run, _run_run),
     "worker": ("run one worker of a study (for launch scripts on other machines)", _add_worker, _run_worker),
     "confirm": ("train the study's leading configurations again with fresh seeds and measure them independently",

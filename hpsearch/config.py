@@ -27,6 +27,8 @@ GeneratorConditioning = Literal["concat", "hidden_concat", "cbn_embedding", "cbn
 DiscriminatorConditioning = Literal["projection", "concat", "hidden_concat", "acgan"]
 LossName = Literal["hinge", "bce", "wgan_gp"]
 FeatureExtractorName = Literal["domain", "inception"]
+# What a study minimizes and a run keeps its best generator by (hpsearch.metrics.OBJECTIVES says what each is).
+ObjectiveName = Literal["class_fid", "fid", "class_kid", "kid"]
 
 KERNEL_SIZES = (3, 4, 5)
 ATTENTION_RESOLUTIONS = (4, 8, 16, 32, 64)
@@ -37,6 +39,7 @@ MAX_SLOPE = 0.3
 MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
 MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
 COLLAPSE_MARGIN = 0.2  # metrics.collapse_margin default; measured in benchmarks/collapse_margin.py
+COLLAPSE_COVERAGE = 0.2  # metrics.collapse_coverage default; measured in benchmarks/collapse_margin.py
 
 
 @dataclass
@@ -238,6 +241,13 @@ class MetricsConfig:
         collapse_margin: an evaluation is flagged `collapse` when its generated within-class
             MS-SSIM exceeds the real images' by more than this (see benchmarks/README.md,
             "collapse margin", for how it was measured).
+        kid_subsets: KID (and class KID) is the mean unbiased MMD² over this many random subsets.
+        kid_subset_size: images per KID subset, for KID and class KID alike; none (default):
+            all the generated images compared (overall, or one class's) and as many real ones.
+            Set, it may not exceed one class's generated or real images (checked at load).
+        prdc_k: the k of the k-nearest-neighbour balls of precision, recall, density and coverage.
+        collapse_coverage: an evaluation is also flagged `collapse` when some class's coverage
+            falls below this (a class whose samples miss most of its real images' modes).
     """
 
     enabled: bool = True
@@ -248,6 +258,10 @@ class MetricsConfig:
     msssim_pairs: int = option(50, ge=1, le=10_000)
     classifier_steps: int = option(1000, ge=1, le=MAX_STEPS)
     collapse_margin: float = unit(COLLAPSE_MARGIN)
+    kid_subsets: int = option(10, ge=1, le=10_000)
+    kid_subset_size: int | None = option(None, ge=2, le=200_000)
+    prdc_k: int = option(3, ge=1, le=100)
+    collapse_coverage: float = unit(COLLAPSE_COVERAGE)
 
 
 @dataclass

@@ -65,7 +65,7 @@ class BestKeeper:
     """Evaluation callback: saves the sampling generator whenever the objective improves (see the module docstring).
 
     Args:
-        objective: the metric to minimize (`class_fid` or `fid`).
+        objective: the metric to minimize (one of hpsearch.metrics.OBJECTIVES).
         cfg, dataset: stored with the generator so that it can be rebuilt and checked alone.
         out: the run folder.
         resume: start from the best stored in `out` by an earlier attempt.

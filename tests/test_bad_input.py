@@ -566,6 +566,38 @@ CASES: list[Case] = [
          r"cannot be opened"),
     Case("run-top-not-an-integer", lambda ws: ["report", ws.study(), "--top", "1e3"],
          r"argument --top: invalid int value: '1e3'"),
+    # issue 27: KID subsets and the k of precision/recall/density/coverage, checked before training
+    Case("train-metrics-kid-subset-larger-than-a-class",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 100, "kid_subset_size": 50}), *_d(ws)],
+         r"metrics.kid_subset_size: 50 is more than the 10 generated images per class \(metrics.samples 100 over 10 "
+         r"classes\); at most 10, or leave it unset"),
+    Case("train-metrics-kid-subset-size-1",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "kid_subset_size": 1}), *_d(ws)],
+         r"metrics.kid_subset_size: must be >= 2"),
+    Case("train-metrics-kid-subsets-0",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "kid_subsets": 0}), *_d(ws)],
+         r"metrics.kid_subsets: must be >= 1"),
+    Case("train-metrics-kid-subset-size-text",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "kid_subset_size": "all"}), *_d(ws)],
+         r"metrics.kid_subset_size: "),
+    Case("train-metrics-prdc-k-too-big-for-the-samples",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 100, "prdc_k": 9}), *_d(ws)],
+         r"metrics.samples: precision/recall/density/coverage with metrics.prdc_k=9 need at least 11 per class "
+         r"\(110 for 10 classes\); got 100"),
+    Case("train-metrics-prdc-k-too-big-for-the-real-images",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 1000, "prdc_k": 40, "real_samples": 300}),
+                     *_d(ws)], r"metrics.real_samples: class \d has \d+ real images among the 300 used; "
+                               r"metrics.prdc_k=40 needs at least 42"),
+    Case("train-metrics-prdc-k-0", lambda ws: ["train", ws.config(metrics={"enabled": True, "prdc_k": 0}), *_d(ws)],
+         r"metrics.prdc_k: must be >= 1"),
+    Case("train-metrics-collapse-coverage-above-1",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "collapse_coverage": 1.5}), *_d(ws)],
+         r"metrics.collapse_coverage: must be >= 0.0 and <= 1.0"),
+    Case("run-objective-unknown", lambda ws: ["run", ws.study(objective="is"), *_d(ws)],
+         r"objective: must be one of \['class_fid', 'fid', 'class_kid', 'kid'\]; got 'is'"),
+    Case("run-base-kid-subset-larger-than-a-class",
+         lambda ws: ["run", ws.study(base={"metrics": {"kid_subset_size": 500}}), *_d(ws)],
+         r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
 ]
 
 

@@ -1,7 +1,9 @@
-"""The evaluation callback: one generated batch → FID, class-averaged FID, accuracy, MS-SSIM, collapse."""
+"""The evaluation callback: one generated batch → FID, KID, precision/recall/density/coverage (overall and
+class-averaged), conditional accuracy, MS-SSIM, collapse."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import logging
@@ -22,6 +24,8 @@ from hpsearch.io import atomic_write_text
 from hpsearch.metrics.domain import LoadedClassifier, load_or_train
 from hpsearch.metrics.fid import FeatureFID, ReferenceStats, load_reference, save_reference
 from hpsearch.metrics.inception import INCEPTION_HOW, InceptionFeatures
+from hpsearch.metrics.kid import FeatureKID
+from hpsearch.metrics.manifold import Manifold, manifold
 from hpsearch.metrics.msssim import class_msssim
 
 _logger = logging.getLogger(__name__)
@@ -37,9 +41,14 @@ class Evaluator:
     loaded (or computed once per dataset × extractor × sample count and cached), and so is
     the real images' within-class MS-SSIM. Each call then generates `metrics.samples` images,
     split evenly over the classes, with a fixed seed, and computes every metric from that one
-    batch. `collapse` is true when the generated within-class MS-SSIM exceeds the real one by
-    more than `metrics.collapse_margin`: the samples of a class are far more alike than the
-    class's real images (mode collapse), whatever the FID says.
+    batch, on one set of features: FID and KID against all the reference images (overall) and
+    against each class's (`class_` metrics: the mean over classes); precision, recall, density
+    and coverage against as many reference images as there are generated ones (coverage depends
+    on that ratio), overall and per class. `collapse` is true when the generated within-class
+    MS-SSIM exceeds the real one by more than `metrics.collapse_margin`, or when some class's
+    coverage falls below `metrics.collapse_coverage`: the samples of a class are far more alike
+    than its real images, or miss most of them (mode collapse), whatever the FID says;
+    `collapse_reason` then says which.
 
     Args:
         cfg: the run config (its `metrics` section, seed and latent size).
@@ -55,6 +64,7 @@ class Evaluator:
         self.classifier: LoadedClassifier | None = None
         self.extractor: nn.Module | None = None
         self.fid: FeatureFID | None = None
+        self.kid: FeatureKID | None = None
         self.reference: ReferenceStats | None = None
         self.real_msssim = math.nan
 
@@ -71,6 +81,7 @@ class Evaluator:
             self.extractor = self.classifier.model
             extractor_id = f"domain-{self.classifier.fingerprint}"
         self.fid = FeatureFID(int(self.extractor.num_features), self.device)
+        self.kid = FeatureKID(int(self.extractor.num_features), m.kid_subsets, m.kid_subset_size)
         self.reference = self._reference(extractor_id)
         self.real_msssim = self._real_msssim()
 
@@ -83,30 +94,49 @@ class Evaluator:
         start = time.perf_counter()
         labels = class_labels(self.dataset.num_classes, self.per_class, self.device)
         images = generate(generator, labels, self.cfg.model.z_dim, seed=seed)
-        result = self.evaluate(images, labels)
+        result = self.evaluate(images, labels, seed)
         result["eval_s"] = time.perf_counter() - start
         return result
 
-    def evaluate(self, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-        """Metrics of uint8 images (N, C, H, W) that were generated for `labels` (N,)."""
+    def evaluate(self, images: torch.Tensor, labels: torch.Tensor, seed: int | None = None) -> dict[str, Any]:
+        """Metrics of uint8 images (N, C, H, W) that were generated for `labels` (N,).
+
+        `seed` (default: the run's) draws the MS-SSIM pairs and the KID subsets.
+        """
         self.setup()
-        assert self.fid is not None and self.reference is not None and self.classifier is not None
-        features = self._features(images)
-        class_fids = [self.fid.distance(self.reference.per_class[c], features[labels == c])
-                      for c in range(self.dataset.num_classes)]
+        assert self.fid is not None and self.kid is not None and self.reference is not None
+        assert self.classifier is not None
+        m, ref, seed = self.cfg.metrics, self.reference, self.cfg.train.seed if seed is None else seed
+        features = self.features(images)
+        classes = range(self.dataset.num_classes)
+        fake = [features[labels == c] for c in classes]
+        class_fids = [self.fid.distance(ref.per_class[c], fake[c]) for c in classes]
+        class_kids = [self.kid.distance(ref.of_class(c), fake[c], seed) for c in classes]
+        overall = manifold(ref.features[:len(features)], features, m.prdc_k)
+        per_class = [manifold(ref.of_class(c)[:len(fake[c])], fake[c], m.prdc_k) for c in classes]
         with torch.no_grad():
             predicted = torch.cat([self.classifier.model.logits(x).argmax(1) for x in images.split(_CHUNK)])
-        msssim = class_msssim(images, labels, self.cfg.metrics.msssim_pairs, seed=self.cfg.train.seed)
-        return {
-            "fid": self.fid.distance(self.reference.overall, features),
-            "class_fid": sum(class_fids) / len(class_fids),
+        msssim = class_msssim(images, labels, m.msssim_pairs, seed=seed)
+        values: dict[str, Any] = {
+            "fid": self.fid.distance(ref.overall, features),
+            "class_fid": _mean(class_fids),
+            "kid": self.kid.distance(ref.features, features, seed),
+            "class_kid": _mean(class_kids),
+            **{name: getattr(overall, name) for name in MANIFOLD},
+            **{f"class_{name}": _mean([getattr(p, name) for p in per_class]) for name in MANIFOLD},
+            "class_coverage_min": min(p.coverage for p in per_class),
             "cond_acc": float((predicted == labels).float().mean()),
             "msssim": msssim,
             "msssim_real": self.real_msssim,
-            "collapse": msssim > self.real_msssim + self.cfg.metrics.collapse_margin,
         }
+        reason = collapse_reason(values, per_class, m.collapse_margin, m.collapse_coverage)
+        values["collapse"] = bool(reason)
+        if reason:
+            values["collapse_reason"] = reason
+        return values
 
-    def _features(self, images: torch.Tensor) -> torch.Tensor:
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The extractor's features (N, F) of uint8 images (N, C, H, W), in chunks, on the device."""
         assert self.extractor is not None
         with torch.no_grad():
             return torch.cat([self.extractor(x.to(self.device)) for x in images.split(_CHUNK)])
@@ -120,7 +150,7 @@ class Evaluator:
             except (CheckpointError, KeyError, TypeError, ValueError) as exc:  # a cache: rebuild it
                 _logger.warning("reference statistics %s unreadable (%s); computing them again", path, exc)
         assert self.fid is not None
-        features = self._features(self.dataset.images[pick])
+        features = self.features(self.dataset.images[pick])
         stats = self.fid.reference(features, self.dataset.labels[pick].to(self.device), self.dataset.num_classes)
         save_reference(path, stats)
         _logger.info("reference statistics of %d real images cached in %s", len(pick), path)
@@ -143,6 +173,34 @@ class Evaluator:
                              REAL_PAIRS, seed=0)
         atomic_write_text(path, json.dumps({"msssim": value, "pairs_per_class": REAL_PAIRS, "images": len(pick)}))
         return value
+
+
+# The metrics a study may minimize (config.ObjectiveName), with what they are; all lower-is-better.
+OBJECTIVES: dict[str, str] = {
+    "class_fid": "FID of each class's samples against its real images, averaged (the conditioning study's)",
+    "fid": "FID of all samples against all real images",
+    "class_kid": "KID (unbiased squared MMD, cubic kernel) of each class's samples against its real images, averaged",
+    "kid": "KID of all samples against all real images",
+}
+MANIFOLD = tuple(f.name for f in dataclasses.fields(Manifold))  # precision, recall, density, coverage
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def collapse_reason(values: Mapping[str, Any], per_class: list[Manifold], margin: float, floor: float) -> str:
+    """Why an evaluation counts as collapsed ("" when it does not): either rule, or both, in words."""
+    reasons = []
+    if values["msssim"] > values["msssim_real"] + margin:
+        reasons.append(f"within-class MS-SSIM {values['msssim']:.3f} above the real {values['msssim_real']:.3f} "
+                       f"+ margin {margin:.3g}")
+    low = [c for c, p in enumerate(per_class) if p.coverage < floor]
+    if low:
+        worst = min(low, key=lambda c: per_class[c].coverage)
+        reasons.append(f"coverage of class{'es' if len(low) > 1 else ''} {', '.join(map(str, low[:10]))} below "
+                       f"{floor:.3g} (class {worst}: {per_class[worst].coverage:.3f})")
+    return "; ".join(reasons)
 
 
 def reference_pick(dataset: ImageDataset, real_samples: int) -> torch.Tensor:
@@ -168,6 +226,22 @@ def check_metrics(cfg: RunConfig, dataset: ImageDataset) -> None:
     if too_few:
         raise ConfigError(f"metrics.real_samples: classes {too_few[:10]} have fewer than 2 real images among the "
                           f"{int(counts.sum())} used; raise metrics.real_samples (got {m.real_samples})")
+    per_class, fewest = m.samples // k, int(counts.min())
+    need = m.prdc_k + 2  # a k-th nearest neighbour other than the sample itself, and one more
+    if per_class < need:
+        raise ConfigError(f"metrics.samples: precision/recall/density/coverage with metrics.prdc_k={m.prdc_k} need "
+                          f"at least {need} per class ({need * k} for {k} classes); got {m.samples} (or lower "
+                          "metrics.prdc_k)")
+    if fewest < need:
+        raise ConfigError(f"metrics.real_samples: class {int(counts.argmin())} has {fewest} real images among the "
+                          f"{int(counts.sum())} used; metrics.prdc_k={m.prdc_k} needs at least {need}; raise "
+                          f"metrics.real_samples (got {m.real_samples}) or lower metrics.prdc_k")
+    size = m.kid_subset_size
+    if size is not None and size > min(per_class, fewest):
+        side = (f"the {per_class} generated images per class (metrics.samples {m.samples} over {k} classes)"
+                if size > per_class else f"class {int(counts.argmin())}'s {fewest} real images")
+        raise ConfigError(f"metrics.kid_subset_size: {size} is more than {side}; at most {min(per_class, fewest)}, "
+                          "or leave it unset to compare all of them")
 
 
 def check_features(cfg: RunConfig) -> None:

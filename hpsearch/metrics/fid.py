@@ -19,8 +19,8 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from hpsearch.checkpoint import load_checkpoint, save_checkpoint
 
 
-class _Precomputed(nn.Module):
-    """Identity "extractor": the FID metric receives features that were extracted already."""
+class Precomputed(nn.Module):
+    """Identity "extractor": the FID and KID metrics receive features that were extracted already."""
 
     def __init__(self, num_features: int) -> None:
         super().__init__()
@@ -48,10 +48,16 @@ class Moments:
 
 @dataclass
 class ReferenceStats:
-    """Real-image moments overall and per class."""
+    """Real-image moments overall and per class (FID), and the features themselves (KID, coverage…)."""
 
     overall: Moments
     per_class: list[Moments]
+    features: torch.Tensor  # (N, F) float32, the real images' features in reference-pick order
+    labels: torch.Tensor  # (N,) int64
+
+    def of_class(self, c: int) -> torch.Tensor:
+        """The features of class `c`'s real images, (N_c, F)."""
+        return self.features[self.labels == c]
 
 
 class FeatureFID:
@@ -63,7 +69,7 @@ class FeatureFID:
     """
 
     def __init__(self, num_features: int, device: torch.device) -> None:
-        self.metric = FrechetInceptionDistance(feature=_Precomputed(num_features), reset_real_features=False)
+        self.metric = FrechetInceptionDistance(feature=Precomputed(num_features), reset_real_features=False)
         self.metric.to(device)
 
     def moments(self, features: torch.Tensor) -> Moments:
@@ -86,16 +92,18 @@ class FeatureFID:
     def reference(self, features: torch.Tensor, labels: torch.Tensor, num_classes: int) -> ReferenceStats:
         """Reference statistics of real features (N, F) with labels (N,)."""
         per_class = [self.moments(features[labels == c]) for c in range(num_classes)]
-        return ReferenceStats(self.moments(features), per_class)
+        return ReferenceStats(self.moments(features), per_class, features.float(), labels.long())
 
 
 def save_reference(path: Path, stats: ReferenceStats) -> None:
     """Cache reference statistics (atomic, loadable with weights_only)."""
-    save_checkpoint(path, {"overall": stats.overall.to_dict(), "per_class": [m.to_dict() for m in stats.per_class]})
+    save_checkpoint(path, {"overall": stats.overall.to_dict(), "per_class": [m.to_dict() for m in stats.per_class],
+                           "features": stats.features.cpu(), "labels": stats.labels.cpu()})
 
 
 def load_reference(path: Path, device: torch.device) -> ReferenceStats:
     """Read reference statistics written by `save_reference`."""
     payload = load_checkpoint(path)
     return ReferenceStats(Moments.from_dict(payload["overall"], device),
-                          [Moments.from_dict(m, device) for m in payload["per_class"]])
+                          [Moments.from_dict(m, device) for m in payload["per_class"]],
+                          payload["features"].to(device), payload["labels"].to(device))

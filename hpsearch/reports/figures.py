@@ -25,6 +25,10 @@ MONITORED: list[tuple[tuple[str, ...], str]] = [
     (("msssim",), "MS-SSIM (within class)"),
     (("grad_norm_g_mean", "grad_norm_g_max"), "G gradient norm (mean, max)"),
     (("grad_norm_d_mean", "grad_norm_d_max"), "D gradient norm (mean, max)"),
+    # beyond the paper's figure: the metrics of issue 27 (second key dashed)
+    (("kid", "class_kid"), "KID (all, class-averaged dashed)"),
+    (("precision", "recall"), "precision, recall (dashed)"),
+    (("density", "coverage"), "density, coverage (dashed)"),
 ]
 _PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
@@ -94,8 +98,10 @@ def learning_curves(trials: list[TrialRecord], objective: str, best: int | None)
 
 
 def monitoring(runs: list[tuple[str, TrialRecord]]) -> go.Figure:
-    """FID, class FID, accuracy, MS-SSIM and G/D gradient norms over steps, one colour per trial."""
-    fig = make_subplots(rows=2, cols=3, subplot_titles=[title for _, title in MONITORED],
+    """FID, class FID, accuracy, MS-SSIM, KID, precision/recall, density/coverage and G/D gradient norms over
+    steps, one colour per trial."""
+    rows = math.ceil(len(MONITORED) / 3)
+    fig = make_subplots(rows=rows, cols=3, subplot_titles=[title for _, title in MONITORED],
                         horizontal_spacing=0.07, vertical_spacing=0.14)
     for i, (label, trial) in enumerate(runs):
         evals = trial.evals
@@ -107,7 +113,7 @@ def monitoring(runs: list[tuple[str, TrialRecord]]) -> go.Figure:
                                          name=f"{label}: {key}", legendgroup=label, showlegend=j == 0 and k == 0,
                                          line={"color": color, "dash": "dash" if k else "solid"}),
                               row=j // 3 + 1, col=j % 3 + 1)
-    fig.update_xaxes(title_text="step", row=2)
+    fig.update_xaxes(title_text="step", row=rows)
     fig.update_layout(title="Monitoring (section III-A): " + " vs ".join(label for label, _ in runs),
-                      height=620, legend={"orientation": "h", "y": -0.12})
+                      height=310 * rows, legend={"orientation": "h", "y": -0.08})
     return fig

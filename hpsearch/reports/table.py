@@ -10,7 +10,7 @@ import pandas as pd
 
 from hpsearch.search import SearchSpace, TrialRecord, finite
 
-METRICS = ("fid", "class_fid", "cond_acc", "msssim")
+METRICS = ("fid", "class_fid", "kid", "class_kid", "cond_acc", "precision", "recall", "coverage", "msssim")
 
 
 @dataclass(frozen=True)

@@ -77,5 +77,7 @@ def collapse_note(t: TrialRecord, objective: str) -> str:
     if not t.kept_collapsed(objective):
         return ""
     kept = t.kept_eval(objective)
-    return (f" — COLLAPSED: its kept generator's within-class MS-SSIM {kept['msssim']:.3f} is above the real "
-            f"images' {kept['msssim_real']:.3f} by more than the margin (step {kept['step']})")
+    reason = kept.get("collapse_reason") or (  # records written before the coverage rule
+        f"within-class MS-SSIM {kept['msssim']:.3f} is above the real images' {kept['msssim_real']:.3f} by more "
+        "than the margin")
+    return f" — COLLAPSED at its kept generator (step {kept['step']}): {reason}"

@@ -88,8 +88,7 @@ class Objective:
             _remove_old_run(run_dir, record)  # left by an older study of the same name
         # The run folder resolved, so that it is found from anywhere.
         record.start(cfg, str(run_dir.resolve()), device_label(self.device), loaded.cfg.objective)
-        reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune",
-                             cfg.metrics.collapse_margin)
+        reporter = _Reporter(trial, record, loaded.cfg.objective, loaded.cfg.collapse == "prune")
 
         def upload_grid(step: int, path: Path) -> None:
             record.grid(step, upload_artifact(artifact_store=self.store, file_path=str(path), study_or_trial=trial,
@@ -139,10 +138,8 @@ class _Reporter:
     An evaluation flagged `collapse` is recorded; with `prune_collapse` it also ends the trial.
     """
 
-    def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str, prune_collapse: bool,
-                 margin: float) -> None:
-        self.trial, self.record, self.objective = trial, record, objective
-        self.prune_collapse, self.margin = prune_collapse, margin
+    def __init__(self, trial: optuna.Trial, record: TrialWriter, objective: str, prune_collapse: bool) -> None:
+        self.trial, self.record, self.objective, self.prune_collapse = trial, record, objective, prune_collapse
 
     def __call__(self, step: int, _generator: nn.Module, values: Mapping[str, Any]) -> None:
         value = values[self.objective]  # the evaluator ran first (see run_training)
@@ -151,10 +148,9 @@ class _Reporter:
             self.record.failure(f"{self.objective} is {value} at step {step}")
             raise optuna.TrialPruned(f"{self.objective} is {value} at step {step}")
         if values.get("collapse") is True:
-            self.record.collapse(step, values["msssim"], values["msssim_real"], self.margin)
+            self.record.collapse(step, values)
             if self.prune_collapse:
-                reason = (f"collapse at step {step}: within-class MS-SSIM {values['msssim']:.3f} above the real "
-                          f"{values['msssim_real']:.3f} + margin {self.margin:.3g}")
+                reason = f"collapse at step {step}: {values['collapse_reason']}"
                 self.record.failure(reason)
                 raise optuna.TrialPruned(reason)
         self.trial.report(value, step)

@@ -35,7 +35,8 @@ class TrialRecord:
         intermediate: objective reported at each evaluation step.
         config: the trial's resolved run config, as a mapping (None before it started).
         run_dir: its run folder (on the worker's machine); device: where it trained.
-        objective: `class_fid` or `fid`; steps: its training budget; seed: its training seed.
+        objective: the metric it minimizes (`class_fid`, `fid`, `class_kid`, `kid`); steps: its training
+            budget; seed: its training seed.
         evals: one mapping per evaluation: step, metrics, losses, gradient norms.
         grids: evaluation step → artifact id of that step's sample grid.
         failure: why it failed or was pruned for a fault (diverged, invalid combination).
@@ -46,7 +47,7 @@ class TrialRecord:
         noise: its kept generator's objective re-measured on batches drawn with other
             evaluation seeds (`noise_seeds`; empty when not measured).
         measured: a confirmation run's independent measurement (every metric).
-        collapse: its latest evaluation flagged `collapse`: step, msssim, msssim_real, margin.
+        collapse: its latest evaluation flagged `collapse`: step, reason, msssim, msssim_real, class_coverage_min.
         progress_step: the step of its latest evaluation.
         version: the record version it was written with.
     """
@@ -199,9 +200,11 @@ class TrialWriter:
         """The artifact id of the generator of the trial's best evaluation, its step and value."""
         self._set(best_artifact=artifact_id, best_step=step, best_value=value)
 
-    def collapse(self, step: int, msssim: float, msssim_real: float, margin: float) -> None:
-        """An evaluation flagged `collapse` (the latest one is kept; the dashboard shows it)."""
-        self._set(collapse={"step": step, "msssim": msssim, "msssim_real": msssim_real, "margin": margin})
+    def collapse(self, step: int, values: Mapping[str, Any]) -> None:
+        """An evaluation flagged `collapse` (the latest one is kept; the dashboard shows it): why, and the
+        values the two rules read."""
+        self._set(collapse={"step": step, "reason": values["collapse_reason"],
+                            **{k: values[k] for k in ("msssim", "msssim_real", "class_coverage_min") if k in values}})
 
     def noise(self, values: list[float]) -> None:
         """The kept generator's objective on batches drawn with other evaluation seeds."""

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import optuna
 
-from hpsearch.config import MAX_SEED, MAX_STEPS, RunConfig, from_dict, num_blocks
+from hpsearch.config import MAX_SEED, MAX_STEPS, ObjectiveName, RunConfig, from_dict, num_blocks
 from hpsearch.errors import ConfigError
 from hpsearch.io import check_text, read_yaml
 from hpsearch.redaction import remember_secrets
@@ -67,7 +67,7 @@ class StudyConfig:
     Attributes:
         study: the study's name in the storage.
         space: search-space YAML, relative to the study file.
-        objective: `class_fid` (the paper's) or `fid`, minimized.
+        objective: `class_fid` (the paper's), `fid`, `class_kid` or `kid`, minimized.
         base: run config sections (data, model, train, metrics) every trial starts from.
         sampler, pruner, stop: the search.
         storage: database URL (default sqlite:///runs/<study>/study.db).
@@ -86,7 +86,7 @@ class StudyConfig:
 
     study: str = ""
     space: str = ""
-    objective: Literal["class_fid", "fid"] = "class_fid"
+    objective: ObjectiveName = "class_fid"
     base: dict[str, Any] = field(default_factory=dict)
     sampler: SamplerConfig = field(default_factory=SamplerConfig)
     pruner: PrunerConfig = field(default_factory=PrunerConfig)

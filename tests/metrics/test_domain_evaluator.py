@@ -79,8 +79,15 @@ def test_evaluator_scores_real_images_well_and_noise_badly(digits16: ImageDatase
     real = evaluator.evaluate(digits16.images[pick], digits16.labels[pick])
     noise = torch.randint(0, 256, (300, 1, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     bad = evaluator.evaluate(noise, digits16.labels[pick])
-    assert set(real) == {"fid", "class_fid", "cond_acc", "msssim", "msssim_real", "collapse"}
+    assert set(real) == {"fid", "class_fid", "kid", "class_kid", "precision", "recall", "density", "coverage",
+                         "class_precision", "class_recall", "class_density", "class_coverage", "class_coverage_min",
+                         "cond_acc", "msssim", "msssim_real", "collapse"}
+    assert set(bad) == {*real, "collapse_reason"} and bad["collapse"] is True
     assert real["cond_acc"] > 0.95 and bad["cond_acc"] < 0.5
+    assert real["kid"] < 0.01 * bad["kid"] and real["class_kid"] < 0.01 * bad["class_kid"]
+    for name in ("precision", "recall", "coverage", "class_precision", "class_recall", "class_coverage"):
+        assert real[name] > 0.7 and bad[name] < 0.05, name  # real images are other images of the same data
+    assert 0.7 < real["density"] < 1.3 and bad["density"] < 0.05
     assert real["collapse"] is False and abs(real["msssim"] - real["msssim_real"]) < 0.05
     assert real["class_fid"] < 0.2 * bad["class_fid"] and real["fid"] < 0.2 * bad["fid"]
     assert real["class_fid"] > real["fid"]  # 30 images per class against ~180: per-class FID is noisier
@@ -98,6 +105,23 @@ def test_a_collapsed_batch_is_flagged_against_the_cached_real_msssim(digits16: I
     assert result["msssim"] > result["msssim_real"] + evaluator.cfg.metrics.collapse_margin
     cached = sorted((metrics_cache / "cache" / "reference").glob("*-msssim-*.json"))
     assert len(cached) == 1 and json.loads(cached[0].read_text())["msssim"] == result["msssim_real"]
+
+
+def test_one_collapsed_class_is_flagged_by_its_coverage_where_ms_ssim_averages_it_away(
+        digits16: ImageDataset, metrics_cache: Path, digits_classifier: LoadedClassifier) -> None:
+    """Nine classes of real images and one drawn from a single image: the class-averaged MS-SSIM moves
+    less than the margin, the collapsed class's coverage falls to a few of its real images' balls."""
+    evaluator = _evaluator(digits16, metrics_cache / "cache")
+    pick = torch.cat([(digits16.labels == c).nonzero()[-100:, 0] for c in range(10)])
+    images, labels = digits16.images[pick].clone(), digits16.labels[pick]
+    noise = torch.randint(-3, 4, (100, 1, 16, 16), generator=torch.Generator().manual_seed(0))
+    images[labels == 3] = (images[labels == 3][:1].int() + noise).clamp(0, 255).to(torch.uint8)
+    result = evaluator.evaluate(images, labels)
+    m = evaluator.cfg.metrics
+    assert result["msssim"] < result["msssim_real"] + m.collapse_margin
+    assert result["collapse"] is True and result["class_coverage_min"] < m.collapse_coverage / 2
+    assert result["collapse_reason"].startswith(f"coverage of class 3 below {m.collapse_coverage:.3g} (class 3: ")
+    assert result["class_precision"] > 0.7  # the collapsed class still draws a good digit
 
 
 def test_evaluator_reuses_classifier_and_reference_across_trials(digits16: ImageDataset, tmp_path: Path,

@@ -94,6 +94,7 @@ def test_monitoring_shows_the_best_and_the_worst_pruned_trial(built) -> None:
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:4] == ["FID", "class-averaged FID", "conditional accuracy", "MS-SSIM (within class)"]
     assert "G gradient norm" in titles[4] and "D gradient norm" in titles[5]
+    assert titles[6:] == ["KID (all, class-averaged dashed)", "precision, recall (dashed)", "density, coverage (dashed)"]
     groups = {tr.legendgroup for tr in fig.data}
     best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert f"best #{best.number}" in groups and any(g.startswith("worst pruned #") for g in groups)
@@ -103,6 +104,8 @@ def test_monitoring_shows_the_best_and_the_worst_pruned_trial(built) -> None:
         key = tr.name.split(": ")[1]
         assert list(tr.x) == [e["step"] for e in evals if math.isfinite(e.get(key, math.nan))]
         assert list(tr.y) == pytest.approx([e[key] for e in evals if math.isfinite(e.get(key, math.nan))])
+    drawn = {tr.name.split(": ")[1] for tr in fig.data if len(tr.x)}
+    assert {"kid", "class_kid", "precision", "recall", "density", "coverage"} <= drawn
 
 
 def test_top_table_csv_grids_and_offline_page(built) -> None:

@@ -64,13 +64,17 @@ def test_a_trial_whose_objective_rises_late_exports_its_earlier_best(
     assert measured["step"] == 40 and measured["class_fid"] == at_40["class_fid"]
 
 
+@pytest.mark.parametrize("objective", ["class_fid", "class_kid"])
 def test_eval_of_the_exported_best_reproduces_the_trials_value_exactly(
-        tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    trial = _one_trial(tmp_path, data_dir, "class_fid")
+        tmp_path: Path, data_dir: Path, capsys: pytest.CaptureFixture[str], objective: str) -> None:
+    trial = _one_trial(tmp_path, data_dir, objective)
+    evals = trial.user_attrs["evals"]
+    assert trial.intermediate_values == {e["step"]: e[objective] for e in evals}  # what the pruner reads
+    assert trial.value == min(e[objective] for e in evals)
     measured = _eval(tmp_path / "exported" / "checkpoint.pt", data_dir, capsys)
-    assert measured["class_fid"] == trial.value and measured["step"] == trial.user_attrs["best_step"]
+    assert measured[objective] == trial.value and measured["step"] == trial.user_attrs["best_step"]
     run = tmp_path / "trials" / "trial_00000"
-    assert _eval(run, data_dir, capsys)["class_fid"] == trial.value  # a run folder means its best generator
+    assert _eval(run, data_dir, capsys)[objective] == trial.value  # a run folder means its best generator
     capsys.readouterr()
     assert main(["sample", str(tmp_path / "exported"), "--no-ema", "--out", str(tmp_path / "s.png"), *CPU]) == 0
 

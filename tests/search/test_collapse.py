@@ -56,7 +56,8 @@ def test_collapse_prunes_the_trial_when_the_study_says_so(tmp_path: Path, noise_
     assert trial.state == TrialState.PRUNED
     assert trial.user_attrs["failure"].startswith("collapse at step 20: within-class MS-SSIM")
     flag = trial.user_attrs["collapse"]  # shown by the dashboard with the trial's attributes
-    assert flag["step"] == 20 and flag["msssim"] > flag["msssim_real"] + flag["margin"]
+    assert flag["step"] == 20 and flag["msssim"] > flag["msssim_real"] + 0.2
+    assert flag["reason"].startswith(f"within-class MS-SSIM {flag['msssim']:.3f} above the real")
     assert [e["step"] for e in trial.user_attrs["evals"]] == [20]  # stopped at the first collapsed evaluation
 
 
@@ -92,7 +93,8 @@ def test_findings_never_name_a_collapsed_configuration_the_winner_without_the_fl
     first, second = found.sentences()
     assert first.startswith("trial 0 (d_cond=acgan): class_fid") and "the lowest mean" in first
     assert first.endswith("— COLLAPSED in 2 of 3 runs (within-class MS-SSIM above the real images' by more than "
-                          "the margin): not a usable winner whatever its value")
+                          "the margin, or a class's coverage below metrics.collapse_coverage): not a usable winner "
+                          "whatever its value")
     assert "COLLAPSED" not in second
 
 
