@@ -33,9 +33,10 @@ from _common import write_json  # benchmarks/ is on sys.path when a script runs
 
 from hpsearch.config import RunConfig, from_dict
 from hpsearch.data import load_dataset
-from hpsearch.generation import seeded_eval
+from hpsearch.generation import class_labels, generate, seeded_eval
 from hpsearch.images import to_uint8
 from hpsearch.metrics import Evaluator
+from hpsearch.metrics.manifold import manifold
 from hpsearch.metrics.msssim import class_msssim
 from hpsearch.runner import run_training
 
@@ -63,13 +64,31 @@ def _config(seed: int, steps: int, pairs: int, model: dict | None = None, sample
     return from_dict(raw, "collapse benchmark")
 
 
+@torch.no_grad()
+def _per_class(evaluator: Evaluator, images: torch.Tensor, labels: torch.Tensor) -> list[dict[str, float]]:
+    """Precision, density and coverage of each class of one batch (the evaluator reports their means)."""
+    evaluator.setup()
+    assert evaluator.reference is not None
+    features, k = evaluator.features(images), evaluator.cfg.metrics.prdc_k
+    found = []
+    for c in range(evaluator.dataset.num_classes):
+        fake = features[labels == c]
+        m = manifold(evaluator.reference.of_class(c)[:len(fake)], fake, k)
+        found.append({"precision": m.precision, "density": m.density, "coverage": m.coverage})
+    return found
+
+
 def _train(cfg: RunConfig, dataset, folder: Path, cache: Path) -> tuple[list[dict], torch.nn.Module]:
     evals: list[dict] = []
     kept: dict[str, torch.nn.Module] = {}
+    evaluator = Evaluator(cfg, dataset, torch.device("cpu"), cache)
 
     def collect(step: int, generator: torch.nn.Module, values) -> None:
+        labels = class_labels(dataset.num_classes, evaluator.per_class)  # the evaluation's own batch
+        images = generate(generator, labels, cfg.model.z_dim, seed=cfg.train.seed)
         evals.append({"step": step, "msssim": values["msssim"], "class_fid": values["class_fid"],
-                      "coverage_min": values["class_coverage_min"], "coverage": values["class_coverage"]})
+                      "coverage_min": values["class_coverage_min"], "coverage": values["class_coverage"],
+                      "per_class": _per_class(evaluator, images, labels)})
         kept["g"] = generator
 
     run_training(cfg, dataset, folder, torch.device("cpu"), cache, metrics=True, on_eval=[collect], progress=False)
@@ -146,7 +165,8 @@ def main() -> None:
             batches = [_k_latents(last, cfg, classes, per_class, k, s) for s in range(10)]
             values = [class_msssim(*b, args.pairs, seed=s) for s, b in enumerate(batches)]
             coverage = [evaluator.evaluate(*b, seed=s)["class_coverage_min"] for s, b in enumerate(batches)]
-            partial[str(k)] = {"msssim": _spread(values), "coverage_min": _spread(coverage)}
+            partial[str(k)] = {"msssim": _spread(values), "coverage_min": _spread(coverage),
+                               "per_class": [_per_class(evaluator, *b) for b in batches[:3]]}
             print(f"last healthy generator, {k:3d} distinct latents per class: MS-SSIM {_spread(values)['mean']:.3f} "
                   f"± {_spread(values)['sd']:.3f}, lowest class coverage {_spread(coverage)['mean']:.3f} "
                   f"± {_spread(coverage)['sd']:.3f}")

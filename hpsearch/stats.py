@@ -164,4 +164,4 @@ def pooled_noise(groups: Sequence[Sequence[float]]) -> Noise | None:
     low = sd * math.sqrt(df / stats.chi2.ppf(0.5 + LEVEL / 2, df))
     high = sd * math.sqrt(df / stats.chi2.ppf(0.5 - LEVEL / 2, df))
     mean = float(np.concatenate(kept).mean())
-    return Noise(sd, float(low), float(high), df, len(kept), sd / mean if mean else math.nan)
+    return Noise(sd, float(low), float(high), df, len(kept), sd / abs(mean) if mean else math.nan)

@@ -581,13 +581,14 @@ CASES: list[Case] = [
          lambda ws: ["train", ws.config(metrics={"enabled": True, "kid_subset_size": "all"}), *_d(ws)],
          r"metrics.kid_subset_size: "),
     Case("train-metrics-prdc-k-too-big-for-the-samples",
-         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 100, "prdc_k": 9}), *_d(ws)],
-         r"metrics.samples: precision/recall/density/coverage with metrics.prdc_k=9 need at least 11 per class "
-         r"\(110 for 10 classes\); got 100"),
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 90, "prdc_k": 9}), *_d(ws)],
+         r"metrics.samples: precision/recall/density/coverage with metrics.prdc_k=9 need at least 10 per class "
+         r"\(100 for 10 classes\); got 90; raise it or lower metrics.prdc_k"),
     Case("train-metrics-prdc-k-too-big-for-the-real-images",
          lambda ws: ["train", ws.config(metrics={"enabled": True, "samples": 1000, "prdc_k": 40, "real_samples": 300}),
                      *_d(ws)], r"metrics.real_samples: class \d has \d+ real images among the 300 used; "
-                               r"metrics.prdc_k=40 needs at least 42"),
+                               r"metrics.prdc_k=40 needs at least 41; raise metrics.real_samples \(got 300\) or "
+                               r"lower metrics.prdc_k"),
     Case("train-metrics-prdc-k-0", lambda ws: ["train", ws.config(metrics={"enabled": True, "prdc_k": 0}), *_d(ws)],
          r"metrics.prdc_k: must be >= 1"),
     Case("train-metrics-collapse-coverage-above-1",
@@ -598,6 +599,17 @@ CASES: list[Case] = [
     Case("run-base-kid-subset-larger-than-a-class",
          lambda ws: ["run", ws.study(base={"metrics": {"kid_subset_size": 500}}), *_d(ws)],
          r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
+    Case("run-base-metrics-disabled-still-checked",  # a study evaluates every trial whatever metrics.enabled says
+         lambda ws: ["run", ws.study(base={"metrics": {"enabled": False, "kid_subset_size": 500}}), *_d(ws)],
+         r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
+    Case("run-space-prdc-k-range-beyond-the-samples",
+         lambda ws: ["run", ws.study(params={"params": {**SPACE["params"], "metrics.prdc_k": {"int": [1, 20]}}},
+                                     enqueue=[]), *_d(ws)], r"params.metrics.prdc_k: value 20 .*gives an invalid config: metrics.samples: "
+                               r"precision/recall/density/coverage with metrics.prdc_k=20 need at least 21 per class"),
+    Case("run-space-kid-subset-choice-beyond-a-class",
+         lambda ws: ["run", ws.study(params={"params": {**SPACE["params"],
+                                                        "metrics.kid_subset_size": {"choice": [None, 5, 12]}}},
+                                     enqueue=[]), *_d(ws)], r"params.metrics.kid_subset_size: value 12 .*metrics.kid_subset_size: 12 is more than"),
 ]
 
 

@@ -19,7 +19,7 @@ from tests.test_bad_input import TINY
 TINY_SETS = [f"--set=model.{k}={v}" for k, v in TINY_MODEL.items()] + [
     "--set=train.batch_size=8", "--set=train.eval_every=2", "--set=train.log_every=1",
     "--set=train.checkpoint_every=2", "--set=train.grid_per_class=3",
-    "--set=metrics.samples=50", "--set=metrics.classifier_steps=30", "--set=metrics.msssim_pairs=5",
+    "--set=metrics.samples=40", "--set=metrics.classifier_steps=30", "--set=metrics.msssim_pairs=5",
 ]
 
 

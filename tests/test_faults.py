@@ -186,7 +186,7 @@ def _cut(path: Path, rng: random.Random) -> int:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
     """A tiny run with metrics on (so the classifier and reference caches exist): config, run folder, data folder."""
     root = tmp_path_factory.mktemp("faults")
-    body = {**TINY, "metrics": {"enabled": True, "samples": 50, "classifier_steps": 20, "msssim_pairs": 2,
+    body = {**TINY, "metrics": {"enabled": True, "samples": 40, "classifier_steps": 20, "msssim_pairs": 2,
                                 "real_samples": 200}}
     config = root / "tiny.yaml"
     config.write_text(yaml.safe_dump(body))

@@ -226,20 +226,22 @@ def check_metrics(cfg: RunConfig, dataset: ImageDataset) -> None:
     if too_few:
         raise ConfigError(f"metrics.real_samples: classes {too_few[:10]} have fewer than 2 real images among the "
                           f"{int(counts.sum())} used; raise metrics.real_samples (got {m.real_samples})")
-    per_class, fewest = m.samples // k, int(counts.min())
-    need = m.prdc_k + 2  # a k-th nearest neighbour other than the sample itself, and one more
+    per_class, fewest, smallest = m.samples // k, int(counts.min()), int(counts.argmin())
+    need = m.prdc_k + 1  # each sample and its k nearest neighbours
+    lower_k = " or lower metrics.prdc_k" if m.prdc_k > 1 else ""
     if per_class < need:
         raise ConfigError(f"metrics.samples: precision/recall/density/coverage with metrics.prdc_k={m.prdc_k} need "
-                          f"at least {need} per class ({need * k} for {k} classes); got {m.samples} (or lower "
-                          "metrics.prdc_k)")
+                          f"at least {need} per class ({need * k} for {k} classes); got {m.samples}; raise it"
+                          f"{lower_k}")
     if fewest < need:
-        raise ConfigError(f"metrics.real_samples: class {int(counts.argmin())} has {fewest} real images among the "
-                          f"{int(counts.sum())} used; metrics.prdc_k={m.prdc_k} needs at least {need}; raise "
-                          f"metrics.real_samples (got {m.real_samples}) or lower metrics.prdc_k")
+        more = (f"raise metrics.real_samples (got {m.real_samples})" if m.real_samples < len(dataset) else
+                f"the dataset has no more images of class {smallest}")
+        raise ConfigError(f"metrics.real_samples: class {smallest} has {fewest} real images among the "
+                          f"{int(counts.sum())} used; metrics.prdc_k={m.prdc_k} needs at least {need}; {more}{lower_k}")
     size = m.kid_subset_size
     if size is not None and size > min(per_class, fewest):
         side = (f"the {per_class} generated images per class (metrics.samples {m.samples} over {k} classes)"
-                if size > per_class else f"class {int(counts.argmin())}'s {fewest} real images")
+                if size > per_class else f"class {smallest}'s {fewest} real images")
         raise ConfigError(f"metrics.kid_subset_size: {size} is more than {side}; at most {min(per_class, fewest)}, "
                           "or leave it unset to compare all of them")
 

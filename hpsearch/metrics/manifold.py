@@ -46,10 +46,10 @@ def manifold(real: torch.Tensor, fake: torch.Tensor, k: int) -> Manifold:
     """The four metrics of `fake` (M, F) against `real` (N, F) with k-nearest-neighbour balls.
 
     Raises:
-        ValueError: fewer than k + 2 samples on a side (the k-th neighbour other than itself is undefined).
+        ValueError: fewer than k + 1 samples on a side (a sample's k-th neighbour other than itself is undefined).
     """
-    if min(len(real), len(fake)) < k + 2:
-        raise ValueError(f"precision/recall/density/coverage with k={k} need at least {k + 2} samples a side; "
+    if min(len(real), len(fake)) < k + 1:
+        raise ValueError(f"precision/recall/density/coverage with k={k} need at least {k + 1} samples a side; "
                          f"got {len(real)} real and {len(fake)} generated")
     real, fake = real.float(), fake.float()
     radius_real = _distances(real, real).kthvalue(k + 1, dim=1).values  # (N,) the k-th neighbour but itself

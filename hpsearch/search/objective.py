@@ -19,7 +19,7 @@ from torch import nn
 from hpsearch.checkpoint import BEST_GENERATOR
 from hpsearch.data import ImageDataset
 from hpsearch.devices import device_label
-from hpsearch.errors import ConfigError, TrainingDiverged
+from hpsearch.errors import ConfigError, DataError, TrainingDiverged
 from hpsearch.runner import RUN_FILES, noise_seeds, remeasure, run_training
 from hpsearch.search.artifacts import upload_run
 from hpsearch.search.record import TrialWriter
@@ -106,6 +106,9 @@ class Objective:
         except TrainingDiverged as exc:
             record.failure(str(exc))
             raise optuna.TrialPruned(f"diverged: {exc}") from exc
+        except (ConfigError, DataError) as exc:  # e.g. metrics the data cannot take: the reason stays with the trial
+            record.failure(str(exc))
+            raise
         finally:
             record.timing(time.perf_counter() - start, storage_seconds() - storage_start)  # the database's share
         upload_run(self.store, trial, record, run_dir, best)

@@ -26,6 +26,7 @@ import hashlib
 import json
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,11 @@ class SearchSpace:
                 found.setdefault(name, (name, node, bool(conditions)))
         return list(found.values())
 
-    def check(self, base: dict[str, Any], n_blocks: int) -> None:
+    def touches(self, section: str) -> bool:
+        """Some node of the space sets a field of `section` (e.g. "metrics")."""
+        return any(node.section == section for node, _ in _walk(self.nodes, []))
+
+    def check(self, base: dict[str, Any], n_blocks: int, each: Callable[[RunConfig], None] | None = None) -> None:
         """Validate every value each node can produce, under its branch, against `base`, alone and in pairs.
 
         Bad ranges then fail at load time, not as failed trials hours later. Every choice is
@@ -132,6 +137,9 @@ class SearchSpace:
         values: the config's rules that tie fields together each tie two (generator `sagan` and
         its attention resolution, `train.compile` and loss `wgan_gp`), so a combination the
         space can draw and the config refuses is found here, whatever the other nodes' defaults.
+
+        `each`, when given, is a further check of every config tried (one that needs the data, which
+        a worker runs once it has loaded them); its ConfigError is reported like the config's own.
         """
         defaults: dict[str, Any] = {}
         walked = _walk(self.nodes, [])
@@ -141,7 +149,7 @@ class SearchSpace:
                                     (node.choices[0] if node.kind == "choice" else None))
         for node, conditions in walked:
             for value in _values_to_check(node):
-                self._try(base, n_blocks, defaults, conditions, [(node, value)])
+                self._try(base, n_blocks, defaults, conditions, [(node, value)], each)
         for i, (a, cond_a) in enumerate(walked):
             for b, cond_b in walked[i + 1:]:
                 both = _merge_conditions(cond_a, cond_b)
@@ -150,15 +158,18 @@ class SearchSpace:
                 for va in _values_to_check(a):
                     for vb in _values_to_check(b):
                         if _agrees(both, [(a, va), (b, vb)]):
-                            self._try(base, n_blocks, defaults, both, [(a, va), (b, vb)])
+                            self._try(base, n_blocks, defaults, both, [(a, va), (b, vb)], each)
 
     def _try(self, base: dict[str, Any], n_blocks: int, defaults: dict[str, Any],
-             conditions: list[tuple[str, Any]], values: list[tuple[Node, Any]]) -> None:
+             conditions: list[tuple[str, Any]], values: list[tuple[Node, Any]],
+             each: Callable[[RunConfig], None] | None = None) -> None:
         params = {**defaults, **dict(conditions)}
         for node, value in values:
             params.update({n: value for n in node.names(n_blocks)})
         try:
-            self.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
+            cfg = self.suggest(optuna.trial.FixedTrial(params), base, n_blocks, source="")  # type: ignore[arg-type]
+            if each is not None:
+                each(cfg)
         except ConfigError as exc:
             what = " with ".join(f"params.{node.section}.{node.key}: value {value!r}" for node, value in values)
             raise ConfigError(f"{self.path}: {what} (with {dict(conditions) or 'defaults'}) gives an invalid "

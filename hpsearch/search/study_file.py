@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -128,6 +129,21 @@ class LoadedStudy:
     def artifacts_dir(self) -> Path:
         return Path(self.cfg.artifacts or f"runs/{self.cfg.study}/artifacts")
 
+    def check_each(self, each: Callable[[RunConfig], None]) -> None:
+        """Run a check that needs the data (a worker's, once loaded) on the base config and, when the space
+        sets any of the fields it reads (`section`-wide: metrics), on every config the space check tries and
+        every enqueued trial's: a value the data cannot take then fails before the study starts.
+
+        Raises:
+            ConfigError: naming the space or enqueue entry and the value, with `each`'s reason.
+        """
+        each(self.base_config)
+        if not self.space.touches("metrics"):
+            return
+        self.space.check(self.cfg.base, self.n_blocks, each)
+        for i, params in enumerate(self.cfg.enqueue):
+            _check_enqueued(self.space, self.cfg.base, self.n_blocks, params, f"{self.path}: enqueue[{i}]", each)
+
     @property
     def runs_dir(self) -> Path:
         return Path(self.cfg.runs_dir or f"runs/{self.cfg.study}/trials")
@@ -174,7 +190,7 @@ def load_study_config(path: str | Path, storage: str | None = None) -> LoadedStu
 
 
 def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, params: dict[str, Any],
-                    where: str) -> None:
+                    where: str, each: Callable[[RunConfig], None] | None = None) -> None:
     """An enqueued parameter set names exactly the parameters its branch of the space draws, each with a
     value of the right type inside its range: otherwise what runs is not what the user enqueued (Optuna
     only warns about a value out of range, truncates 12.5 to 12 for an int and ignores unknown names).
@@ -186,7 +202,9 @@ def _check_enqueued(space: SearchSpace, base: dict[str, Any], n_blocks: int, par
         raise ConfigError(f"{where}: must be a mapping of parameter names to values; got {params!r}")
     trial = _StrictFixedTrial(params)
     try:
-        space.suggest(trial, base, n_blocks, source="")  # type: ignore[arg-type]
+        cfg = space.suggest(trial, base, n_blocks, source="")  # type: ignore[arg-type]
+        if each is not None:
+            each(cfg)
     except ValueError as exc:  # a parameter the space draws is missing, or a value not allowed
         raise ConfigError(f"{where}: {exc}") from exc
     except ConfigError as exc:

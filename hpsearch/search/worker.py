@@ -18,6 +18,7 @@ import torch
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import environment
+from hpsearch.config import RunConfig
 from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.devices import resolve_device, visible_gpus
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
@@ -231,8 +232,15 @@ def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str, backen
     check_writable(data_dir, "data directory", is_dir=True)
     check_before_data(loaded.base_config, device)
     dataset = load_dataset(loaded.base_config.data, data_dir)
-    if loaded.base_config.metrics.enabled:
-        check_metrics(loaded.base_config, dataset)
+    # Every trial is evaluated (the objective is a metric), whatever the base's metrics.enabled says.
+    checked: set[str] = set()
+
+    def metrics_fit_the_data(cfg: RunConfig) -> None:
+        if repr(cfg.metrics) not in checked:  # the space check tries many configs with the same metrics
+            check_metrics(cfg, dataset)
+            checked.add(repr(cfg.metrics))
+
+    loaded.check_each(metrics_fit_the_data)
     return Prepared(device, dataset, kind, loaded, backend)
 
 

@@ -55,5 +55,8 @@ def test_outliers_have_density_and_precision_near_0() -> None:
 
 
 def test_too_few_samples_for_k_is_refused() -> None:
-    with pytest.raises(ValueError, match="k=3 need at least 5 samples a side; got 4 real"):
-        manifold(torch.randn(4, 2), torch.randn(10, 2), 3)
+    with pytest.raises(ValueError, match="k=3 need at least 4 samples a side; got 3 real"):
+        manifold(torch.randn(3, 2), torch.randn(10, 2), 3)
+    four = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    smallest = manifold(four, four.clone(), 3)  # k + 1 = 4 a side is enough: each point's 3 others are its neighbours
+    assert smallest.precision == smallest.recall == smallest.coverage == 1.0
