@@ -1,10 +1,11 @@
 """Collapse rules: within-class MS-SSIM and per-class coverage of real data, healthy and collapsed generators.
 
 An evaluation is flagged `collapse` when its generated within-class MS-SSIM exceeds the
-real data's by more than `metrics.collapse_margin`, or when some class's coverage (Naeem et
-al. 2020) falls below `metrics.collapse_coverage`. This script measures what the two
-thresholds have to separate, on one dataset (the lowest class coverage is reported beside
-each MS-SSIM):
+real data's by more than `metrics.collapse_margin`, or when some class's density exceeds its
+coverage (Naeem et al. 2020) by more than `metrics.collapse_density_ratio`. This script
+measures what the two thresholds have to separate, on one dataset (each class's precision,
+density and coverage are recorded at every evaluation; the lowest class coverage and the
+largest density/coverage are printed beside each MS-SSIM):
 
 - the real value and the sampling noise of its estimate (the evaluation draws
   `msssim_pairs` random same-class pairs; the estimate is repeated with 10 pair seeds);
@@ -62,6 +63,11 @@ def _config(seed: int, steps: int, pairs: int, model: dict | None = None, sample
     raw["metrics"].update(msssim_pairs=pairs, samples=samples)
     raw["model"].update(model or {})
     return from_dict(raw, "collapse benchmark")
+
+
+def piling(per_class: list[dict[str, float]]) -> float:
+    """The largest density / coverage over the classes (metrics.collapse_density_ratio's quantity)."""
+    return max(p["density"] / p["coverage"] if p["coverage"] > 0 else 0.0 for p in per_class)
 
 
 @torch.no_grad()
@@ -124,8 +130,8 @@ def main() -> None:
         return _config(seed, args.steps, args.pairs, model, args.samples)
 
     def line(evals: list[dict]) -> str:
-        return ", ".join(f"{e['step']}: {e['msssim']:.3f}, cov. min {e['coverage_min']:.2f} (cFID {e['class_fid']:.2f})"
-                         for e in evals)
+        return ", ".join(f"{e['step']}: {e['msssim']:.3f}, cov. min {e['coverage_min']:.2f}, density/coverage max "
+                         f"{piling(e['per_class']):.1f} (cFID {e['class_fid']:.2f})" for e in evals)
 
     classes = dataset.num_classes
     result: dict = {"machine": f"{platform.processor() or platform.machine()}, torch {torch.__version__}",
@@ -169,7 +175,8 @@ def main() -> None:
                                "per_class": [_per_class(evaluator, *b) for b in batches[:3]]}
             print(f"last healthy generator, {k:3d} distinct latents per class: MS-SSIM {_spread(values)['mean']:.3f} "
                   f"± {_spread(values)['sd']:.3f}, lowest class coverage {_spread(coverage)['mean']:.3f} "
-                  f"± {_spread(coverage)['sd']:.3f}")
+                  f"± {_spread(coverage)['sd']:.3f}, density/coverage max "
+                  + ", ".join(f"{piling(pc):.1f}" for pc in partial[str(k)]["per_class"]))
         result["k_latents"] = partial
     write_json(args.json, result)
 

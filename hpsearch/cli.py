@@ -171,6 +171,11 @@ def _run_eval(args: argparse.Namespace) -> int:
     dataset = load_dataset(cfg.data, data_dir)
     if names is None:  # a built-in dataset: its classes are known once it is loaded
         check_same_classes(loaded.class_names, dataset.class_names, args.checkpoint)
+    try:
+        check_metrics(cfg, dataset)
+    except ConfigError as exc:  # say which of the keys this command can change
+        raise ConfigError(f"{exc} (eval: --samples sets metrics.samples; the other metrics settings are the "
+                          f"checkpoint's)") from exc
     evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")
     result = {"checkpoint": str(args.checkpoint), "step": loaded.step, "features": cfg.metrics.features,
               **evaluator(loaded.step, loaded.generator)}

@@ -39,7 +39,7 @@ MAX_SLOPE = 0.3
 MAX_STEPS = 10**9  # bounded so that step counters and schedules stay exact integers everywhere
 MAX_SEED = 2**31 - 1  # every RNG hpsearch seeds (torch, numpy, Optuna's samplers) accepts it
 COLLAPSE_MARGIN = 0.2  # metrics.collapse_margin default; measured in benchmarks/collapse_margin.py
-COLLAPSE_COVERAGE = 0.2  # metrics.collapse_coverage default; measured in benchmarks/collapse_margin.py
+COLLAPSE_DENSITY_RATIO = 2.5  # metrics.collapse_density_ratio default; measured in benchmarks/collapse_margin.py
 
 
 @dataclass
@@ -246,8 +246,10 @@ class MetricsConfig:
             all the generated images compared (overall, or one class's) and as many real ones.
             Set, it may not exceed one class's generated or real images (checked at load).
         prdc_k: the k of the k-nearest-neighbour balls of precision, recall, density and coverage.
-        collapse_coverage: an evaluation is also flagged `collapse` when some class's coverage
-            falls below this (a class whose samples miss most of its real images' modes).
+        collapse_density_ratio: an evaluation is also flagged `collapse` when some class's density
+            exceeds its coverage by more than this factor: its samples pile up in the neighbourhoods
+            of a few of its real images and miss the rest (an absolute coverage floor cannot tell
+            that from an untrained generator, whose coverage is as low; see benchmarks/README.md).
     """
 
     enabled: bool = True
@@ -261,7 +263,7 @@ class MetricsConfig:
     kid_subsets: int = option(10, ge=1, le=10_000)
     kid_subset_size: int | None = option(None, ge=2, le=200_000)
     prdc_k: int = option(3, ge=1, le=100)
-    collapse_coverage: float = unit(COLLAPSE_COVERAGE)
+    collapse_density_ratio: float = option(COLLAPSE_DENSITY_RATIO, gt=1.0, le=1000.0)
 
 
 @dataclass

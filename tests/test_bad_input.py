@@ -591,25 +591,31 @@ CASES: list[Case] = [
                                r"lower metrics.prdc_k"),
     Case("train-metrics-prdc-k-0", lambda ws: ["train", ws.config(metrics={"enabled": True, "prdc_k": 0}), *_d(ws)],
          r"metrics.prdc_k: must be >= 1"),
-    Case("train-metrics-collapse-coverage-above-1",
-         lambda ws: ["train", ws.config(metrics={"enabled": True, "collapse_coverage": 1.5}), *_d(ws)],
-         r"metrics.collapse_coverage: must be >= 0.0 and <= 1.0"),
+    Case("train-metrics-collapse-density-ratio-below-1",
+         lambda ws: ["train", ws.config(metrics={"enabled": True, "collapse_density_ratio": 0.5}), *_d(ws)],
+         r"metrics.collapse_density_ratio: must be > 1.0"),
     Case("run-objective-unknown", lambda ws: ["run", ws.study(objective="is"), *_d(ws)],
          r"objective: must be one of \['class_fid', 'fid', 'class_kid', 'kid'\]; got 'is'"),
     Case("run-base-kid-subset-larger-than-a-class",
          lambda ws: ["run", ws.study(base={"metrics": {"kid_subset_size": 500}}), *_d(ws)],
          r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
+    Case("eval-samples-too-few-for-prdc-k", lambda ws: ["eval", str(ws.checkpoint), "--samples", "30", *_d(ws)],
+         r"metrics.samples: .*metrics.prdc_k=3 need at least 4 per class \(40 for 10 classes\); got 30; raise it or "
+         r"lower metrics.prdc_k \(eval: --samples sets metrics.samples; the other metrics settings are the "
+         r"checkpoint's\)"),
     Case("run-base-metrics-disabled-still-checked",  # a study evaluates every trial whatever metrics.enabled says
          lambda ws: ["run", ws.study(base={"metrics": {"enabled": False, "kid_subset_size": 500}}), *_d(ws)],
          r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
     Case("run-space-prdc-k-range-beyond-the-samples",
          lambda ws: ["run", ws.study(params={"params": {**SPACE["params"], "metrics.prdc_k": {"int": [1, 20]}}},
-                                     enqueue=[]), *_d(ws)], r"params.metrics.prdc_k: value 20 .*gives an invalid config: metrics.samples: "
-                               r"precision/recall/density/coverage with metrics.prdc_k=20 need at least 21 per class"),
+                                     enqueue=[]), *_d(ws)],
+         r"params.metrics.prdc_k: value 20 .*gives an invalid config: metrics.samples: "
+         r"precision/recall/density/coverage with metrics.prdc_k=20 need at least 21 per class"),
     Case("run-space-kid-subset-choice-beyond-a-class",
          lambda ws: ["run", ws.study(params={"params": {**SPACE["params"],
                                                         "metrics.kid_subset_size": {"choice": [None, 5, 12]}}},
-                                     enqueue=[]), *_d(ws)], r"params.metrics.kid_subset_size: value 12 .*metrics.kid_subset_size: 12 is more than"),
+                                     enqueue=[]), *_d(ws)],
+         r"params.metrics.kid_subset_size: value 12 .*metrics.kid_subset_size: 12 is more than"),
 ]
 
 

@@ -46,9 +46,9 @@ class Evaluator:
     and coverage against as many reference images as there are generated ones (coverage depends
     on that ratio), overall and per class. `collapse` is true when the generated within-class
     MS-SSIM exceeds the real one by more than `metrics.collapse_margin`, or when some class's
-    coverage falls below `metrics.collapse_coverage`: the samples of a class are far more alike
-    than its real images, or miss most of them (mode collapse), whatever the FID says;
-    `collapse_reason` then says which.
+    density exceeds its coverage by more than `metrics.collapse_density_ratio`: the samples of a
+    class are far more alike than its real images, or pile up on a few of them and miss the rest
+    (mode collapse), whatever the FID says; `collapse_reason` then says which.
 
     Args:
         cfg: the run config (its `metrics` section, seed and latent size).
@@ -125,11 +125,12 @@ class Evaluator:
             **{name: getattr(overall, name) for name in MANIFOLD},
             **{f"class_{name}": _mean([getattr(p, name) for p in per_class]) for name in MANIFOLD},
             "class_coverage_min": min(p.coverage for p in per_class),
+            "class_density_coverage_max": max(_piling(p) for p in per_class),
             "cond_acc": float((predicted == labels).float().mean()),
             "msssim": msssim,
             "msssim_real": self.real_msssim,
         }
-        reason = collapse_reason(values, per_class, m.collapse_margin, m.collapse_coverage)
+        reason = collapse_reason(values, per_class, m.collapse_margin, m.collapse_density_ratio)
         values["collapse"] = bool(reason)
         if reason:
             values["collapse_reason"] = reason
@@ -189,17 +190,27 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def collapse_reason(values: Mapping[str, Any], per_class: list[Manifold], margin: float, floor: float) -> str:
+def _piling(m: Manifold) -> float:
+    """Density over coverage: how much more the samples crowd the real neighbourhoods they reach than they
+    spread over them (about 1 for a healthy generator; 0 when they reach none, since density > 0 implies
+    coverage > 0)."""
+    return m.density / m.coverage if m.coverage > 0 else 0.0
+
+
+def collapse_reason(values: Mapping[str, Any], per_class: list[Manifold], margin: float, ratio: float) -> str:
     """Why an evaluation counts as collapsed ("" when it does not): either rule, or both, in words."""
     reasons = []
     if values["msssim"] > values["msssim_real"] + margin:
         reasons.append(f"within-class MS-SSIM {values['msssim']:.3f} above the real {values['msssim_real']:.3f} "
                        f"+ margin {margin:.3g}")
-    low = [c for c, p in enumerate(per_class) if p.coverage < floor]
-    if low:
-        worst = min(low, key=lambda c: per_class[c].coverage)
-        reasons.append(f"coverage of class{'es' if len(low) > 1 else ''} {', '.join(map(str, low[:10]))} below "
-                       f"{floor:.3g} (class {worst}: {per_class[worst].coverage:.3f})")
+    piled = [c for c, p in enumerate(per_class) if _piling(p) > ratio]
+    if piled:
+        worst = max(piled, key=lambda c: _piling(per_class[c]))
+        p = per_class[worst]
+        many = len(piled) > 1
+        reasons.append(f"class{'es' if many else ''} {', '.join(map(str, piled[:10]))} pile{'' if many else 's'} up "
+                       f"on a few of {'their' if many else 'its'} real images (class {worst}: density {p.density:.2f} "
+                       f"is {_piling(p):.1f}x its coverage {p.coverage:.3f}; limit {ratio:.3g}x)")
     return "; ".join(reasons)
 
 

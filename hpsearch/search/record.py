@@ -47,7 +47,8 @@ class TrialRecord:
         noise: its kept generator's objective re-measured on batches drawn with other
             evaluation seeds (`noise_seeds`; empty when not measured).
         measured: a confirmation run's independent measurement (every metric).
-        collapse: its latest evaluation flagged `collapse`: step, reason, msssim, msssim_real, class_coverage_min.
+        collapse: its latest evaluation flagged `collapse`: step, reason, msssim, msssim_real,
+            class_density_coverage_max.
         progress_step: the step of its latest evaluation.
         version: the record version it was written with.
     """
@@ -204,7 +205,8 @@ class TrialWriter:
         """An evaluation flagged `collapse` (the latest one is kept; the dashboard shows it): why, and the
         values the two rules read."""
         self._set(collapse={"step": step, "reason": values["collapse_reason"],
-                            **{k: values[k] for k in ("msssim", "msssim_real", "class_coverage_min") if k in values}})
+                            **{k: values[k] for k in ("msssim", "msssim_real", "class_density_coverage_max")
+                               if k in values}})
 
     def noise(self, values: list[float]) -> None:
         """The kept generator's objective on batches drawn with other evaluation seeds."""

@@ -81,8 +81,9 @@ def test_evaluator_scores_real_images_well_and_noise_badly(digits16: ImageDatase
     bad = evaluator.evaluate(noise, digits16.labels[pick])
     assert set(real) == {"fid", "class_fid", "kid", "class_kid", "precision", "recall", "density", "coverage",
                          "class_precision", "class_recall", "class_density", "class_coverage", "class_coverage_min",
+                         "class_density_coverage_max",
                          "cond_acc", "msssim", "msssim_real", "collapse"}
-    assert set(bad) == {*real, "collapse_reason"} and bad["collapse"] is True
+    assert set(bad) == set(real) and bad["collapse"] is False  # noise is poor, not collapsed: alike nowhere
     assert real["cond_acc"] > 0.95 and bad["cond_acc"] < 0.5
     assert real["kid"] < 0.01 * bad["kid"] and real["class_kid"] < 0.01 * bad["class_kid"]
     for name in ("precision", "recall", "coverage", "class_precision", "class_recall", "class_coverage"):
@@ -107,10 +108,11 @@ def test_a_collapsed_batch_is_flagged_against_the_cached_real_msssim(digits16: I
     assert len(cached) == 1 and json.loads(cached[0].read_text())["msssim"] == result["msssim_real"]
 
 
-def test_one_collapsed_class_is_flagged_by_its_coverage_where_ms_ssim_averages_it_away(
+def test_one_collapsed_class_is_flagged_by_density_over_coverage_where_ms_ssim_averages_it_away(
         digits16: ImageDataset, metrics_cache: Path, digits_classifier: LoadedClassifier) -> None:
     """Nine classes of real images and one drawn from a single image: the class-averaged MS-SSIM moves
-    less than the margin, the collapsed class's coverage falls to a few of its real images' balls."""
+    less than the margin; the collapsed class's samples all sit in the few real balls around that image:
+    density stays high while coverage falls, and their ratio flags it."""
     evaluator = _evaluator(digits16, metrics_cache / "cache")
     pick = torch.cat([(digits16.labels == c).nonzero()[-100:, 0] for c in range(10)])
     images, labels = digits16.images[pick].clone(), digits16.labels[pick]
@@ -119,8 +121,9 @@ def test_one_collapsed_class_is_flagged_by_its_coverage_where_ms_ssim_averages_i
     result = evaluator.evaluate(images, labels)
     m = evaluator.cfg.metrics
     assert result["msssim"] < result["msssim_real"] + m.collapse_margin
-    assert result["collapse"] is True and result["class_coverage_min"] < m.collapse_coverage / 2
-    assert result["collapse_reason"].startswith(f"coverage of class 3 below {m.collapse_coverage:.3g} (class 3: ")
+    assert result["collapse"] is True and result["class_coverage_min"] < 0.1
+    assert result["class_density_coverage_max"] > 2 * m.collapse_density_ratio
+    assert result["collapse_reason"].startswith("class 3 piles up on a few of its real images (class 3: density ")
     assert result["class_precision"] > 0.7  # the collapsed class still draws a good digit
 
 

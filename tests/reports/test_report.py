@@ -94,7 +94,8 @@ def test_monitoring_shows_the_best_and_the_worst_pruned_trial(built) -> None:
     titles = [a.text for a in fig.layout.annotations]
     assert titles[:4] == ["FID", "class-averaged FID", "conditional accuracy", "MS-SSIM (within class)"]
     assert "G gradient norm" in titles[4] and "D gradient norm" in titles[5]
-    assert titles[6:] == ["KID (all, class-averaged dashed)", "precision, recall (dashed)", "density, coverage (dashed)"]
+    assert titles[6:] == ["KID (all, class-averaged dashed)", "precision, recall (dashed)",
+                          "density, coverage (dashed)"]
     groups = {tr.legendgroup for tr in fig.data}
     best = min((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
     assert f"best #{best.number}" in groups and any(g.startswith("worst pruned #") for g in groups)

@@ -93,7 +93,7 @@ def test_findings_never_name_a_collapsed_configuration_the_winner_without_the_fl
     first, second = found.sentences()
     assert first.startswith("trial 0 (d_cond=acgan): class_fid") and "the lowest mean" in first
     assert first.endswith("— COLLAPSED in 2 of 3 runs (within-class MS-SSIM above the real images' by more than "
-                          "the margin, or a class's coverage below metrics.collapse_coverage): not a usable winner "
+                          "the margin, or a class's samples piled on few of its real images): not a usable winner "
                           "whatever its value")
     assert "COLLAPSED" not in second
 

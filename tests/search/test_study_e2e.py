@@ -20,7 +20,7 @@ from tests.search.helpers import write_study
 EVAL_KEYS = {"fid", "class_fid", "cond_acc", "msssim", "grad_norm_g_mean", "grad_norm_g_max", "grad_norm_d_mean",
              "grad_norm_d_max", "loss_d", "loss_g", "step", "msssim_real", "collapse", "kid", "class_kid", "precision",
              "recall", "density", "coverage", "class_precision", "class_recall", "class_density", "class_coverage",
-             "class_coverage_min"}
+             "class_coverage_min", "class_density_coverage_max"}
 
 
 @pytest.fixture

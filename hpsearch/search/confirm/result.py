@@ -115,7 +115,7 @@ class Confirmation:
             return ""
         n = next(r.summary.n for r in self.ranking if r.name == name)
         return (f" — COLLAPSED in {k} of {n} runs (within-class MS-SSIM above the real images' by more than the "
-                "margin, or a class's coverage below metrics.collapse_coverage): not a usable winner whatever its "
+                "margin, or a class's samples piled on few of its real images): not a usable winner whatever its "
                 "value")
 
 
