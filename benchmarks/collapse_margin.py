@@ -23,6 +23,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import statistics
 import tempfile
@@ -36,8 +37,8 @@ from hpsearch.config import RunConfig, from_dict
 from hpsearch.data import load_dataset
 from hpsearch.generation import class_labels, generate, seeded_eval
 from hpsearch.images import to_uint8
-from hpsearch.metrics import Evaluator
-from hpsearch.metrics.manifold import manifold
+from hpsearch.metrics import Evaluator, density_over_coverage
+from hpsearch.metrics.manifold import Manifold
 from hpsearch.metrics.msssim import class_msssim
 from hpsearch.runner import run_training
 
@@ -67,21 +68,14 @@ def _config(seed: int, steps: int, pairs: int, model: dict | None = None, sample
 
 def piling(per_class: list[dict[str, float]]) -> float:
     """The largest density / coverage over the classes (metrics.collapse_density_ratio's quantity)."""
-    return max(p["density"] / p["coverage"] if p["coverage"] > 0 else 0.0 for p in per_class)
+    return max(density_over_coverage(Manifold(**p)) for p in per_class)
 
 
 @torch.no_grad()
 def _per_class(evaluator: Evaluator, images: torch.Tensor, labels: torch.Tensor) -> list[dict[str, float]]:
-    """Precision, density and coverage of each class of one batch (the evaluator reports their means)."""
+    """Precision, recall, density and coverage of each class of one batch (the evaluator reports their means)."""
     evaluator.setup()
-    assert evaluator.reference is not None
-    features, k = evaluator.features(images), evaluator.cfg.metrics.prdc_k
-    found = []
-    for c in range(evaluator.dataset.num_classes):
-        fake = features[labels == c]
-        m = manifold(evaluator.reference.of_class(c)[:len(fake)], fake, k)
-        found.append({"precision": m.precision, "density": m.density, "coverage": m.coverage})
-    return found
+    return [dataclasses.asdict(m) for m in evaluator.class_manifolds(evaluator.features(images), labels)]
 
 
 def _train(cfg: RunConfig, dataset, folder: Path, cache: Path) -> tuple[list[dict], torch.nn.Module]:

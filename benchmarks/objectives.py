@@ -3,6 +3,7 @@
     python benchmarks/objectives.py train --workers 2        # the generators: an hpsearch study, resumable
     python benchmarks/objectives.py measure --batches 3 --json benchmarks/data/objectives.json
     python benchmarks/objectives.py table benchmarks/data/objectives.json   # the statistics again, from the scores
+    python benchmarks/objectives.py subsets      # what metrics.kid_subsets buys: subset noise vs. batch noise
 
 The generators (`benchmarks/objectives/study.yaml`): 16 of the ground-truth grid's 32 configurations
 (every second one in the order of their true class FID, so that they span the table), trained with
@@ -61,7 +62,7 @@ from hpsearch.config import replace_sections  # noqa: E402
 from hpsearch.data import load_dataset  # noqa: E402
 from hpsearch.generation import class_labels, generate, load_generator  # noqa: E402
 from hpsearch.metrics import Evaluator  # noqa: E402
-from hpsearch.metrics.manifold import manifold  # noqa: E402
+from hpsearch.metrics.kid import FeatureKID  # noqa: E402
 from hpsearch.search import fetch_generator, load_study_config, open_study, read_trials  # noqa: E402
 
 STUDY = ROOT / "benchmarks" / "objectives" / "study.yaml"
@@ -92,22 +93,19 @@ def kept_generators(device: torch.device, folder: Path) -> list[tuple[Design, in
 
 def score(ev: Evaluator, generator: torch.nn.Module, seed: int) -> tuple[dict[str, float], dict[str, float]]:
     """Every objective of one evaluation batch, and each one's time (shared generation + features + its own)."""
-    m, k = ev.cfg.metrics, ev.dataset.num_classes
     assert ev.fid is not None and ev.kid is not None and ev.reference is not None
-    ref, classes = ev.reference, range(k)
+    ref = ev.reference
     start = time.perf_counter()
-    labels = class_labels(k, ev.per_class, ev.device)
+    labels = class_labels(ev.dataset.num_classes, ev.per_class, ev.device)
     features = ev.features(generate(generator, labels, ev.cfg.model.z_dim, seed=seed))
-    fake = [features[labels == c] for c in classes]
     shared = time.perf_counter() - start
-    own: dict[str, Callable[[], float]] = {
-        "class_fid": lambda: statistics.fmean(ev.fid.distance(ref.per_class[c], fake[c]) for c in classes),
+    own: dict[str, Callable[[], float]] = {  # the evaluator's own pieces, each timed alone
+        "class_fid": lambda: ev.class_fid(features, labels),
         "fid": lambda: ev.fid.distance(ref.overall, features),
-        "class_kid": lambda: statistics.fmean(ev.kid.distance(ref.of_class(c), fake[c], seed) for c in classes),
+        "class_kid": lambda: ev.class_kid(features, labels, seed),
         "kid": lambda: ev.kid.distance(ref.features, features, seed),
-        "class_coverage": lambda: statistics.fmean(
-            manifold(ref.of_class(c)[:len(fake[c])], fake[c], m.prdc_k).coverage for c in classes),
-        "coverage": lambda: manifold(ref.features[:len(features)], features, m.prdc_k).coverage,
+        "class_coverage": lambda: statistics.fmean(p.coverage for p in ev.class_manifolds(features, labels)),
+        "coverage": lambda: ev.overall_manifold(features).coverage,
     }
     values, seconds = {}, {}
     for name, compute in own.items():
@@ -208,6 +206,34 @@ def ground_truth_order() -> list[Design]:
     return sorted(truth, key=truth.__getitem__)
 
 
+def subsets_sweep(device: torch.device, counts: tuple[int, ...] = (1, 10, 100), draws: int = 3) -> None:
+    """KID's noise from drawing its subsets (same batch, `draws` subset seeds) at each subset count, against
+    its noise between evaluation batches, and its time, over the kept generators at the default samples."""
+    loaded = load_study_config(STUDY)
+    dataset = load_dataset(loaded.base_config.data)
+    with tempfile.TemporaryDirectory() as tmp:
+        found = kept_generators(device, Path(tmp))
+        ev = Evaluator(replace_sections(loaded.base_config, metrics={"samples": BASE_SAMPLES}), dataset, device,
+                       Path(tmp) / "cache")
+        ev.setup()
+        assert ev.reference is not None and ev.kid is not None
+        labels = class_labels(dataset.num_classes, ev.per_class, device)
+        batches = [[ev.features(generate(g, labels, ev.cfg.model.z_dim, seed=EVAL_SEED + b)) for b in range(draws)]
+                   for _, _, g in found]
+        between = [statistics.stdev(ev.kid.distance(ev.reference.features, f, 0) for f in fs) for fs in batches]
+        print(f"{len(found)} generators, {BASE_SAMPLES} samples; KID x 1000 (SD medians over the generators)")
+        print("| kid_subsets | SD from the subsets (same batch) | SD between batches | one KID |")
+        print("|---|---|---|---|")
+        for count in counts:
+            kid = FeatureKID(ev.kid.num_features, count, None)
+            start = time.perf_counter()
+            within = [statistics.stdev(kid.distance(ev.reference.features, fs[0], s) for s in range(draws))
+                      for fs in batches]
+            seconds = (time.perf_counter() - start) / (draws * len(batches))
+            print(f"| {count} | {1000 * statistics.median(within):.2f} | {1000 * statistics.median(between):.2f} | "
+                  f"{seconds:.3f} s |")
+
+
 def _line(r: dict[str, Any]) -> str:
     lo, hi = r["rho_batches_ci"]
     slo, shi = r["rho_seeds_ci"]
@@ -228,10 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     ms.add_argument("--json", type=Path)
     tb = sub.add_parser("table", help="the statistics again, from measure's --json")
     tb.add_argument("json", type=Path)
+    sw = sub.add_parser("subsets", help="KID's subset noise vs. its batch noise at 1, 10, 100 subsets")
+    sw.add_argument("--device", default="cpu")
     args = parser.parse_args(argv)
     if args.command == "train":
         return subprocess.call([sys.executable, "-m", "hpsearch", "run", str(STUDY), "--workers", str(args.workers)],
                                cwd=ROOT)
+    if args.command == "subsets":
+        subsets_sweep(torch.device(args.device))
+        return 0
     if args.command == "table":
         result = json.loads(args.json.read_text())
     else:

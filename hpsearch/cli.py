@@ -28,7 +28,7 @@ from hpsearch.errors import ConfigError, HPSearchError, TrainingDiverged, Traini
 from hpsearch.generation import check_same_classes, class_labels, generate, load_generator
 from hpsearch.images import save_grid
 from hpsearch.io import atomic_write, check_text, check_writable
-from hpsearch.metrics import Evaluator, check_metrics
+from hpsearch.metrics import Evaluator, check_features, check_metrics
 from hpsearch.models import build_discriminator, build_generator, trainable_parameters
 from hpsearch.racing import RaceSettings
 from hpsearch.redaction import ScrubSecrets, remember_secrets, scrub
@@ -165,6 +165,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     metrics = {**loaded.config.to_dict()["metrics"], **{k: v for k, v in overrides.items() if v is not None}}
     cfg = from_dict({**loaded.config.to_dict(), "metrics": metrics}, "command line")
     data_dir = _data_dir(args)
+    check_features(cfg)
     names = peek_class_names(cfg.data)
     if names is not None:  # before the dataset is cached: a refusal writes and logs nothing
         check_same_classes(loaded.class_names, names, args.checkpoint)
@@ -174,8 +175,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     try:
         check_metrics(cfg, dataset)
     except ConfigError as exc:  # say which of the keys this command can change
-        raise ConfigError(f"{exc} (eval: --samples sets metrics.samples; the other metrics settings are the "
-                          f"checkpoint's)") from exc
+        raise ConfigError(f"{exc} (eval: --samples and --features set metrics.samples and metrics.features; the "
+                          f"other metrics settings are the checkpoint's)") from exc
     evaluator = Evaluator(cfg, dataset, device, data_dir / "cache")
     result = {"checkpoint": str(args.checkpoint), "step": loaded.step, "features": cfg.metrics.features,
               **evaluator(loaded.step, loaded.generator)}
@@ -354,8 +355,10 @@ def _run_confirm(args: argparse.Namespace) -> int:
     with _flag("--samples", "samples"):
         check_confirmation(loaded, sources, samples, race, complete, backend)  # before any data is cached
     prepared = prepare_worker(loaded, data_dir, args.device if args.workers == 1 else "cpu", backend)
-    with _flag("--samples"):
-        check_metrics(replace_sections(loaded.base_config, metrics={"samples": samples}), prepared.dataset)
+    with _flag("--samples"):  # each source's own metrics (a space may set them) at the confirmation's count
+        for source in sources:
+            cfg = from_dict(source.config or loaded.cfg.base, f"trial {source.number}: config")
+            check_metrics(replace_sections(cfg, metrics={"samples": samples}), prepared.dataset)
     _warn_password_in_argv(args)
     with _flag("--samples", "samples"):
         planned = plan_confirmation(loaded, sources, seeds, samples, backend, race=race, complete=complete)

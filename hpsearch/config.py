@@ -242,9 +242,9 @@ class MetricsConfig:
             MS-SSIM exceeds the real images' by more than this (see benchmarks/README.md,
             "collapse margin", for how it was measured).
         kid_subsets: KID (and class KID) is the mean unbiased MMD² over this many random subsets.
-        kid_subset_size: images per KID subset, for KID and class KID alike; none (default):
-            all the generated images compared (overall, or one class's) and as many real ones.
-            Set, it may not exceed one class's generated or real images (checked at load).
+        kid_subset_size: images per KID subset a side, for KID and class KID alike; none (default):
+            the smaller of the two sets compared (overall, or one class's), at most 1,000. Set, it
+            may not exceed one class's generated or real images (checked at load).
         prdc_k: the k of the k-nearest-neighbour balls of precision, recall, density and coverage.
         collapse_density_ratio: an evaluation is also flagged `collapse` when some class's density
             exceeds its coverage by more than this factor: its samples pile up in the neighbourhoods
@@ -260,7 +260,7 @@ class MetricsConfig:
     msssim_pairs: int = option(50, ge=1, le=10_000)
     classifier_steps: int = option(1000, ge=1, le=MAX_STEPS)
     collapse_margin: float = unit(COLLAPSE_MARGIN)
-    kid_subsets: int = option(10, ge=1, le=10_000)
+    kid_subsets: int = option(100, ge=1, le=10_000)
     kid_subset_size: int | None = option(None, ge=2, le=200_000)
     prdc_k: int = option(3, ge=1, le=100)
     collapse_density_ratio: float = option(COLLAPSE_DENSITY_RATIO, gt=1.0, le=1000.0)

@@ -601,8 +601,8 @@ CASES: list[Case] = [
          r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),
     Case("eval-samples-too-few-for-prdc-k", lambda ws: ["eval", str(ws.checkpoint), "--samples", "30", *_d(ws)],
          r"metrics.samples: .*metrics.prdc_k=3 need at least 4 per class \(40 for 10 classes\); got 30; raise it or "
-         r"lower metrics.prdc_k \(eval: --samples sets metrics.samples; the other metrics settings are the "
-         r"checkpoint's\)"),
+         r"lower metrics.prdc_k \(eval: --samples and --features set metrics.samples and metrics.features; the "
+         r"other metrics settings are the checkpoint's\)"),
     Case("run-base-metrics-disabled-still-checked",  # a study evaluates every trial whatever metrics.enabled says
          lambda ws: ["run", ws.study(base={"metrics": {"enabled": False, "kid_subset_size": 500}}), *_d(ws)],
          r"metrics.kid_subset_size: 500 is more than the 10 generated images per class"),

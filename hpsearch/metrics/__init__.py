@@ -3,7 +3,14 @@ density, coverage, conditional accuracy, MS-SSIM, gradient norms."""
 
 from __future__ import annotations
 
-from hpsearch.metrics.evaluator import OBJECTIVES, Evaluator, check_features, check_metrics
+from hpsearch.metrics.evaluator import (
+    OBJECTIVES,
+    Evaluator,
+    check_features,
+    check_metrics,
+    density_over_coverage,
+)
 from hpsearch.metrics.grad_norms import GradNormTracker, grad_norm
 
-__all__ = ["OBJECTIVES", "Evaluator", "check_features", "check_metrics", "GradNormTracker", "grad_norm"]
+__all__ = ["OBJECTIVES", "Evaluator", "check_features", "check_metrics", "density_over_coverage", "GradNormTracker",
+           "grad_norm"]

@@ -31,6 +31,7 @@ from hpsearch.metrics.msssim import class_msssim
 _logger = logging.getLogger(__name__)
 _CHUNK = 500
 REAL_PAIRS = 500  # same-class pairs per class of the real MS-SSIM (computed once per dataset, cached)
+MANIFOLD_SAMPLES = 10_000  # most samples a side of precision/recall/density/coverage (memory ~ its square)
 
 
 class Evaluator:
@@ -108,24 +109,19 @@ class Evaluator:
         assert self.classifier is not None
         m, ref, seed = self.cfg.metrics, self.reference, self.cfg.train.seed if seed is None else seed
         features = self.features(images)
-        classes = range(self.dataset.num_classes)
-        fake = [features[labels == c] for c in classes]
-        class_fids = [self.fid.distance(ref.per_class[c], fake[c]) for c in classes]
-        class_kids = [self.kid.distance(ref.of_class(c), fake[c], seed) for c in classes]
-        overall = manifold(ref.features[:len(features)], features, m.prdc_k)
-        per_class = [manifold(ref.of_class(c)[:len(fake[c])], fake[c], m.prdc_k) for c in classes]
+        overall, per_class = self.overall_manifold(features), self.class_manifolds(features, labels)
         with torch.no_grad():
             predicted = torch.cat([self.classifier.model.logits(x).argmax(1) for x in images.split(_CHUNK)])
         msssim = class_msssim(images, labels, m.msssim_pairs, seed=seed)
         values: dict[str, Any] = {
             "fid": self.fid.distance(ref.overall, features),
-            "class_fid": _mean(class_fids),
+            "class_fid": self.class_fid(features, labels),
             "kid": self.kid.distance(ref.features, features, seed),
-            "class_kid": _mean(class_kids),
+            "class_kid": self.class_kid(features, labels, seed),
             **{name: getattr(overall, name) for name in MANIFOLD},
             **{f"class_{name}": _mean([getattr(p, name) for p in per_class]) for name in MANIFOLD},
             "class_coverage_min": min(p.coverage for p in per_class),
-            "class_density_coverage_max": max(_piling(p) for p in per_class),
+            "class_density_coverage_max": max(density_over_coverage(p) for p in per_class),
             "cond_acc": float((predicted == labels).float().mean()),
             "msssim": msssim,
             "msssim_real": self.real_msssim,
@@ -135,6 +131,35 @@ class Evaluator:
         if reason:
             values["collapse_reason"] = reason
         return values
+
+    def class_fid(self, features: torch.Tensor, labels: torch.Tensor) -> float:
+        """FID of each class's features against its reference moments, averaged over the classes."""
+        assert self.fid is not None and self.reference is not None
+        return _mean([self.fid.distance(self.reference.per_class[c], features[labels == c])
+                      for c in range(self.dataset.num_classes)])
+
+    def class_kid(self, features: torch.Tensor, labels: torch.Tensor, seed: int) -> float:
+        """KID of each class's features against its reference features, averaged over the classes."""
+        assert self.kid is not None and self.reference is not None
+        return _mean([self.kid.distance(self.reference.of_class(c), features[labels == c], seed)
+                      for c in range(self.dataset.num_classes)])
+
+    def overall_manifold(self, features: torch.Tensor) -> Manifold:
+        """Precision, recall, density, coverage of all the features against as many reference features
+        (coverage depends on the ratio), at most MANIFOLD_SAMPLES a side (the distance matrices grow with
+        its square: 10,000 is 0.4 GB each)."""
+        assert self.reference is not None
+        fake = evenly(features, MANIFOLD_SAMPLES)
+        return manifold(self.reference.features[:len(fake)], fake, self.cfg.metrics.prdc_k)
+
+    def class_manifolds(self, features: torch.Tensor, labels: torch.Tensor) -> list[Manifold]:
+        """The same of each class's features against as many of its reference features."""
+        assert self.reference is not None
+        found = []
+        for c in range(self.dataset.num_classes):
+            fake = evenly(features[labels == c], MANIFOLD_SAMPLES)
+            found.append(manifold(self.reference.of_class(c)[:len(fake)], fake, self.cfg.metrics.prdc_k))
+        return found
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """The extractor's features (N, F) of uint8 images (N, C, H, W), in chunks, on the device."""
@@ -190,11 +215,18 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
 
 
-def _piling(m: Manifold) -> float:
-    """Density over coverage: how much more the samples crowd the real neighbourhoods they reach than they
-    spread over them (about 1 for a healthy generator; 0 when they reach none, since density > 0 implies
-    coverage > 0)."""
+def density_over_coverage(m: Manifold) -> float:
+    """How much more the samples crowd the real neighbourhoods they reach than they spread over them: about
+    1 for a healthy generator, far more for one that piles its samples on a few real images (mode collapse),
+    0 when they reach none (density > 0 implies coverage > 0)."""
     return m.density / m.coverage if m.coverage > 0 else 0.0
+
+
+def evenly(features: torch.Tensor, most: int) -> torch.Tensor:
+    """At most `most` rows, evenly spaced (a batch is ordered by class: every class keeps its share)."""
+    if len(features) <= most:
+        return features
+    return features[torch.linspace(0, len(features) - 1, most, device=features.device).long()]
 
 
 def collapse_reason(values: Mapping[str, Any], per_class: list[Manifold], margin: float, ratio: float) -> str:
@@ -203,14 +235,14 @@ def collapse_reason(values: Mapping[str, Any], per_class: list[Manifold], margin
     if values["msssim"] > values["msssim_real"] + margin:
         reasons.append(f"within-class MS-SSIM {values['msssim']:.3f} above the real {values['msssim_real']:.3f} "
                        f"+ margin {margin:.3g}")
-    piled = [c for c, p in enumerate(per_class) if _piling(p) > ratio]
+    piled = [c for c, p in enumerate(per_class) if density_over_coverage(p) > ratio]
     if piled:
-        worst = max(piled, key=lambda c: _piling(per_class[c]))
+        worst = max(piled, key=lambda c: density_over_coverage(per_class[c]))
         p = per_class[worst]
         many = len(piled) > 1
         reasons.append(f"class{'es' if many else ''} {', '.join(map(str, piled[:10]))} pile{'' if many else 's'} up "
                        f"on a few of {'their' if many else 'its'} real images (class {worst}: density {p.density:.2f} "
-                       f"is {_piling(p):.1f}x its coverage {p.coverage:.3f}; limit {ratio:.3g}x)")
+                       f"is {density_over_coverage(p):.1f}x its coverage {p.coverage:.3f}; limit {ratio:.3g}x)")
     return "; ".join(reasons)
 
 

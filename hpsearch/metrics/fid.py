@@ -102,8 +102,18 @@ def save_reference(path: Path, stats: ReferenceStats) -> None:
 
 
 def load_reference(path: Path, device: torch.device) -> ReferenceStats:
-    """Read reference statistics written by `save_reference`."""
+    """Read reference statistics written by `save_reference`.
+
+    Raises:
+        KeyError, ValueError: a file from before the features were kept, or whose parts disagree (the
+            evaluator then computes it again).
+    """
     payload = load_checkpoint(path)
-    return ReferenceStats(Moments.from_dict(payload["overall"], device),
-                          [Moments.from_dict(m, device) for m in payload["per_class"]],
-                          payload["features"].to(device), payload["labels"].to(device))
+    stats = ReferenceStats(Moments.from_dict(payload["overall"], device),
+                           [Moments.from_dict(m, device) for m in payload["per_class"]],
+                           payload["features"].to(device), payload["labels"].to(device))
+    n, f = stats.overall.count, stats.overall.total.shape[0]
+    if stats.features.shape != (n, f) or stats.labels.shape != (n,) or len(stats.per_class) <= int(stats.labels.max()):
+        raise ValueError(f"features {tuple(stats.features.shape)} and labels {tuple(stats.labels.shape)} do not "
+                         f"match {n} images of {f} features in {len(stats.per_class)} classes")
+    return stats

@@ -18,6 +18,8 @@ from torchmetrics.image.kid import KernelInceptionDistance
 
 from hpsearch.metrics.fid import Precomputed
 
+DEFAULT_SUBSET = 1000
+
 
 class FeatureKID:
     """KID between feature sets.
@@ -25,7 +27,8 @@ class FeatureKID:
     Args:
         num_features: feature dimension F (the kernel's γ is 1 / F, torchmetrics' default).
         subsets: random subsets the estimate is averaged over.
-        subset_size: images per subset on each side; None: the smaller of the two sets, whole.
+        subset_size: images per subset on each side; None: the smaller of the two sets and DEFAULT_SUBSET
+            (Bińkowski et al.'s and torchmetrics' 1,000: the kernels grow with its square).
     """
 
     def __init__(self, num_features: int, subsets: int, subset_size: int | None) -> None:
@@ -49,7 +52,7 @@ class FeatureKID:
         Raises:
             ValueError: `subset_size` exceeds M or N (`check_metrics` refuses such configs at load).
         """
-        metric = self._metric(self.subset_size or min(len(real), len(fake)), real.device)
+        metric = self._metric(self.subset_size or min(len(real), len(fake), DEFAULT_SUBSET), real.device)
         metric.update(real, real=True)
         metric.update(fake, real=False)
         with torch.random.fork_rng(devices=[]):

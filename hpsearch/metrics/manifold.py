@@ -1,4 +1,4 @@
-"""Precision, recall, density and coverage of generated features, by the authors' `prdc` package.
+"""Precision, recall, density and coverage of generated features: the `prdc` package's definitions, in torch.
 
 Precision and recall (Kynkäänniemi et al. 2019, "Improved Precision and Recall Metric for Assessing
 Generative Models", NeurIPS) estimate each distribution's manifold as the union of balls around its
@@ -11,9 +11,9 @@ distributions are the same), coverage is the share of real balls that hold at le
 sample. A collapsed generator keeps its precision and loses recall and coverage.
 
 These are the definitions of `prdc` (clovaai/prdc, Naeem et al.'s reference implementation), written
-in torch so that they run on the training device: `prdc` itself spends about 1.5 s of a 3 s evaluation
-on 2 CPU cores starting joblib threads for its 33 small distance matrices (measured on digits, 1,000
-images), which alone would break the evaluation's 10% share of a trial. tests/metrics/test_manifold.py
+in torch so that they run on the training device: `prdc` itself spent 1.5 s of an evaluation on 2 CPU
+cores (profiled on digits, 1,000 images) starting joblib threads for its 33 small distance matrices,
+about five times the whole evaluation's 0.3 s (benchmarks/README.md, eval_cost.py). tests/metrics/test_manifold.py
 checks this code against `prdc` on random features and on cases with known answers (precision and
 recall the right way round included). hpsearch passes equally many real and generated features, as
 `prdc`'s authors do: coverage depends on the ratio.

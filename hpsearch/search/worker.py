@@ -23,7 +23,7 @@ from hpsearch.data import ImageDataset, load_dataset
 from hpsearch.devices import resolve_device, visible_gpus
 from hpsearch.errors import CheckpointError, ConfigError, HPSearchError, TrainingInterrupted
 from hpsearch.io import OWNER_FILE, check_writable, mark_owned, owned_by
-from hpsearch.metrics import check_metrics
+from hpsearch.metrics import check_features, check_metrics
 from hpsearch.runner import check_before_data
 from hpsearch.search.artifacts import AtomicArtifactStore
 from hpsearch.search.backend import Backend, StorageKind, open_backend, storage_kind
@@ -231,6 +231,7 @@ def prepare_worker(loaded: LoadedStudy, data_dir: Path, device_name: str, backen
     check_outputs(loaded)
     check_writable(data_dir, "data directory", is_dir=True)
     check_before_data(loaded.base_config, device)
+    check_features(loaded.base_config)  # every trial is evaluated, whatever metrics.enabled says
     dataset = load_dataset(loaded.base_config.data, data_dir)
     # Every trial is evaluated (the objective is a metric), whatever the base's metrics.enabled says.
     checked: set[str] = set()

@@ -9,6 +9,7 @@ import pytest
 import scipy.linalg
 import torch
 
+from hpsearch.checkpoint import save_checkpoint
 from hpsearch.metrics.domain import LoadedClassifier
 from hpsearch.metrics.fid import FeatureFID, load_reference, save_reference
 
@@ -31,6 +32,20 @@ def test_fid_matches_scipy(shift: float) -> None:
     real = fid.moments(torch.from_numpy(a).float())
     assert fid.distance(real, torch.from_numpy(b).float()) == pytest.approx(scipy_fid(a.astype(np.float32),
                                                                                     b.astype(np.float32)), rel=1e-4)
+
+
+def test_a_reference_file_without_features_or_with_parts_that_disagree_is_refused(tmp_path: Path) -> None:
+    """Caches written before KID and coverage (moments only), or damaged: the evaluator rebuilds them."""
+    feats, labels = torch.randn(60, 8), torch.arange(60) % 3
+    stats = FeatureFID(8, torch.device("cpu")).reference(feats, labels, 3)
+    save_checkpoint(tmp_path / "old.pt", {"overall": stats.overall.to_dict(),
+                                          "per_class": [m.to_dict() for m in stats.per_class]})
+    with pytest.raises(KeyError, match="features"):
+        load_reference(tmp_path / "old.pt", torch.device("cpu"))
+    stats.features = feats[:50]
+    save_reference(tmp_path / "short.pt", stats)
+    with pytest.raises(ValueError, match=r"features \(50, 8\) and labels \(60,\) do not match 60 images"):
+        load_reference(tmp_path / "short.pt", torch.device("cpu"))
 
 
 def test_reference_stats_round_trip_through_the_cache(tmp_path: Path) -> None:
